@@ -1,0 +1,1 @@
+"""Developer tools run through `make` (code generation and checks)."""
