@@ -103,8 +103,8 @@ class PulsarSettings:
     def from_reader(cls, r: EnvReader, region: str) -> PulsarSettings:
         tenant = r.text("PULSAR_TENANT", "gnomon")
         return cls(
-            service_url=r.text("PULSAR_URL", "pulsar://127.0.0.1:6650"),
-            admin_url=r.text("PULSAR_ADMIN_URL", "http://127.0.0.1:8080"),
+            service_url=r.text("PULSAR_URL", f"pulsar://127.0.0.1:{r.port('PULSAR_PORT', 6650)}"),
+            admin_url=r.text("PULSAR_ADMIN_URL", f"http://127.0.0.1:{r.port('PULSAR_HTTP_PORT', 8080)}"),
             tenant=tenant,
             namespace=f"{tenant}/{r.text('PULSAR_NAMESPACE', region)}",
         )

@@ -15,7 +15,6 @@ from gnomon.settings import SettingsError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "gnomon.cli.engines_cmd",
-    "gnomon.cli.dask_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]
