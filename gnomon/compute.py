@@ -22,18 +22,18 @@ def dask_client(settings: DaskSettings) -> Iterator[Client]:
     OSError/TimeoutError naming the address when unreachable).
     """
     if settings.scheduler_address:
-        with Client(settings.scheduler_address, timeout=30) as client:
+        with Client(settings.scheduler_address, timeout=30) as client:  # type: ignore[no-untyped-call]
             yield client
         return
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=settings.local_workers,
             threads_per_worker=settings.threads_per_worker,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         client.wait_for_workers(settings.local_workers)
         yield client

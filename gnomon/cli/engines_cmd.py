@@ -91,7 +91,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         verb = f"started in {r.seconds:.1f} s" if r.started else "already up (no-op)"
         console.print(f"{r.name}: {verb}, pid {r.pid}")
     console.print(f"engines ready in {time.monotonic() - began:.1f} s; data and logs under {layout.home}")
-    console.print(f"  pulsar://{layout.host}:{layout.pulsar_broker_port}  admin http://{layout.host}:{layout.pulsar_http_port}")
+    console.print(
+        f"  pulsar://{layout.host}:{layout.pulsar_broker_port}  admin http://{layout.host}:{layout.pulsar_http_port}"
+    )
     console.print(f"  cql {layout.host}:{layout.cql_port}")
     return 0
 

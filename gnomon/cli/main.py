@@ -13,9 +13,7 @@ from collections.abc import Callable, Sequence
 
 from gnomon.settings import SettingsError
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "gnomon.cli.engines_cmd",
-)
+COMMAND_MODULES: tuple[str, ...] = ("gnomon.cli.engines_cmd",)
 
 Handler = Callable[[argparse.Namespace], int]
 

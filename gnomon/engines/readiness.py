@@ -15,7 +15,7 @@ from gnomon.engines.processes import port_open
 def pulsar_ready(layout: EngineLayout) -> bool:
     url = f"http://{layout.host}:{layout.pulsar_http_port}/admin/v2/brokers/health"
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - fixed http URL to loopback
+        with urllib.request.urlopen(url, timeout=5) as resp:
             return bool(resp.status == 200 and resp.read().strip() == b"ok")
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -65,10 +65,10 @@ def all_specs(layout: EngineLayout) -> tuple[EngineSpec, ...]:
 def jvm_options(layout: EngineLayout, spec: EngineSpec) -> list[str]:
     """The engine's `engines/<name>/jvm.options`, one option per line ('--add-opens X' lines split in two)."""
     options: list[str] = []
-    for line in (layout.recipes / spec.name / "jvm.options").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            options.extend(line.split(" ", 1))
+    for raw in (layout.recipes / spec.name / "jvm.options").read_text().splitlines():
+        option = raw.strip()
+        if option and not option.startswith("#"):
+            options.extend(option.split(" ", 1))
     return options
 
 

@@ -55,15 +55,11 @@ def test_keyspace_table_and_prepared_statements(real_engines: RealEngines, sessi
             [keyspace],
         ).one()
         assert meta.compaction["class"].endswith("TimeWindowCompactionStrategy")
-        ks = session.execute(
-            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name=%s", [keyspace]
-        ).one()
+        ks = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name=%s", [keyspace]).one()
         assert ks.replication["class"].endswith("NetworkTopologyStrategy")
         assert ks.replication[cql.local_datacenter] == str(cql.replication_factor)
 
-        insert = session.prepare(
-            f"INSERT INTO {keyspace}.hourly (merchant, day, hour, events) VALUES (?, ?, ?, ?)"
-        )
+        insert = session.prepare(f"INSERT INTO {keyspace}.hourly (merchant, day, hour, events) VALUES (?, ?, ?, ?)")
         select = session.prepare(f"SELECT hour, events FROM {keyspace}.hourly WHERE merchant=? AND day=?")
         assert insert.consistency_level is None  # the execution profile's level applies
         start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -71,10 +67,7 @@ def test_keyspace_table_and_prepared_statements(real_engines: RealEngines, sessi
             session.execute(insert, ["m1", start.date(), start + timedelta(hours=h), h * 10])
         session.execute(insert, ["m1", start.date(), start, 999])  # idempotent overwrite, not an increment
         result = session.execute(select, ["m1", start.date()])
-        assert (
-            result.response_future.message.consistency_level
-            == ConsistencyLevel.name_to_value[cql.consistency.value]
-        )
+        assert result.response_future.message.consistency_level == ConsistencyLevel.name_to_value[cql.consistency.value]
         rows = list(result)
         assert [r.events for r in rows] == [999, *[h * 10 for h in range(1, 24)]]
         assert rows[0].hour.replace(tzinfo=UTC) == start

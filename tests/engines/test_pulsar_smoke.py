@@ -24,9 +24,7 @@ MAX_IN_FLIGHT = 500
 def make_topic(engines: RealEngines, partitions: int) -> str:
     ns = engines.settings.pulsar.namespace
     name = f"smoke-{uuid.uuid4().hex[:10]}"
-    admin_call(
-        engines.settings.pulsar.admin_url, "PUT", f"/admin/v2/persistent/{ns}/{name}/partitions", partitions
-    )
+    admin_call(engines.settings.pulsar.admin_url, "PUT", f"/admin/v2/persistent/{ns}/{name}/partitions", partitions)
     return f"persistent://{ns}/{name}"
 
 
@@ -56,9 +54,7 @@ def client(real_engines: RealEngines) -> pulsar.Client:
     c.close()
 
 
-def test_partitioned_topic_delivers_each_message_exactly_once(
-    real_engines: RealEngines, client: pulsar.Client
-) -> None:
+def test_partitioned_topic_delivers_each_message_exactly_once(real_engines: RealEngines, client: pulsar.Client) -> None:
     topic = make_topic(real_engines, PARTITIONS)
     consumer = client.subscribe(topic, "smoke", consumer_type=pulsar.ConsumerType.Shared)
     producer = client.create_producer(
