@@ -41,11 +41,13 @@ lint:
 typecheck:
 	$(BIN)/mypy .
 
-proto: venv ## regenerate gnomon/v1 from proto/gnomon/v1/*.proto
+proto: venv ## regenerate gnomon/v1 and the SDK's private copy from proto/gnomon/v1/*.proto
 	$(BIN)/python -m gnomon.tools.protogen
+	$(BIN)/python sdk/python/gen.py
 
 proto-check:
 	$(BIN)/python -m gnomon.tools.protogen --check
+	$(BIN)/python sdk/python/gen.py --check
 
 unit: venv ## the tests that need no real engine
 	$(BIN)/python -m pytest -m 'not engines and not dask_cluster'

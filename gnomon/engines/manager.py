@@ -124,6 +124,22 @@ def _launch(layout: EngineLayout, spec: EngineSpec, report: Report) -> tuple[int
     return pid, True
 
 
+def _await_launch(
+    layout: EngineLayout, spec: EngineSpec, pid: int, started: bool, began: float, report: Report
+) -> StartResult:
+    """Block until a launched (or found running) engine is ready; a found one that dies is started once more."""
+    try:
+        _wait_ready(layout, spec, pid, report)
+    except EngineError:
+        if started:
+            raise
+        # It was running but never became ready (e.g. caught while shutting down): start it afresh, once.
+        report(f"{spec.name}: pid {pid} went away before it was ready; starting it again")
+        pid, started = _launch(layout, spec, report)
+        _wait_ready(layout, spec, pid, report)
+    return StartResult(spec.name, started, time.monotonic() - began, pid)
+
+
 def up(layout: EngineLayout, pulsar: PulsarSettings, report: Report, wipe: bool = False) -> list[StartResult]:
     """Start every engine that is not running (optionally on wiped data), all at once, and block until each is
     ready; then prepare Gnomon's Pulsar namespace. StartResult.seconds counts from the start of `up`."""
@@ -134,10 +150,7 @@ def up(layout: EngineLayout, pulsar: PulsarSettings, report: Report, wipe: bool 
             report(f"{spec.name}: wiped {spec.data_dir(layout)}")
     began = time.monotonic()
     launched = [(spec, *_launch(layout, spec, report)) for spec in specs.all_specs(layout)]  # start in parallel
-    results = []
-    for spec, pid, started in launched:
-        _wait_ready(layout, spec, pid, report)
-        results.append(StartResult(spec.name, started, time.monotonic() - began, pid))
+    results = [_await_launch(layout, spec, pid, started, began, report) for spec, pid, started in launched]
     ensure_namespace(pulsar.admin_url, pulsar.tenant, pulsar.namespace)
     return results
 
