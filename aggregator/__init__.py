@@ -1,0 +1,1 @@
+"""Aggregator: windowing, derivation, sessionization, rollups and reprocessing over the event log."""

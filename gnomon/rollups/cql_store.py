@@ -1,0 +1,304 @@
+"""RollupStore adapter over Scylla/Cassandra (scylla-driver), shaped for ScyllaDB.
+
+Schema: `gnomon/rollups/migrations/*.cql` (applied by `CqlEngine` at start-up). Rows live in `rollups`,
+partitioned by (merchant_id, cube, grain, bucket, version) and clustered by (window_start, dims); `bucket` and
+the partition-size bound are explained in `gnomon.rollups.buckets`. `rollup_windows` lists the windows of each
+partition (same partition key) and `rollup_data_versions` holds the per-merchant change token.
+
+Writes: rows are grouped by partition into UNLOGGED single-partition batches (≤ `batch_rows` rows and about
+`batch_bytes` bytes, below Cassandra's 50 KiB batch_size_fail_threshold; a batch of one partition is one
+mutation, applied atomically per replica) carrying the window-index row of each window they touch, and sent
+with `execute_concurrent`. The data version is set once every batch is acknowledged.
+
+Reads fan out one query per bucket of the range, concurrently. Reads filtered by dims first list the range's
+windows (`rollup_windows`), then ask for `window_start IN ... AND dims IN ...` with at most 100 combinations
+per query (Scylla's default max_clustering_key_restrictions_per_query).
+
+No LWT, no counters, no ALLOW FILTERING, no secondary indexes. Deletions (replace_window) are row tombstones,
+purged after gc_grace_seconds (keep repairs within it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from cassandra.query import BatchStatement, BatchType
+
+from gnomon.rollups.buckets import BucketPolicy
+from gnomon.rollups.cql_engine import CqlEngine, Item, utc
+from gnomon.rollups.dims import decode_dims, encode_dims
+from gnomon.rollups.errors import RollupInvalid
+from gnomon.rollups.model import (
+    Grain,
+    RollupKey,
+    RollupRow,
+    ceil_second,
+    check_window_rows,
+    require_grain,
+    require_name,
+    require_utc,
+    require_version,
+    require_window_start,
+    restore_row,
+)
+from gnomon.settings import CqlSettings
+
+MAX_CLUSTERING_COMBINATIONS = 100
+MAX_PARTITIONS_PER_CALL = 20_000  # 13.7 years of narrow hour buckets; longer ranges are a caller's bug
+_PK = "merchant_id = ? AND cube = ? AND grain = ? AND bucket = ? AND version = ?"
+_METRICS = (
+    "events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms, revenue_micros, key_events,"
+    " users, new_users, provisional, computed_at"
+)
+_ROW_BYTES = 160  # key columns, eight bigints, flags and cell overhead of one row (estimate for batch sizing)
+
+Partition = tuple[str, str, str, datetime, int]  # merchant_id, cube, grain value, bucket, version
+
+
+class CqlRollupStore:
+    """RollupStore over a `CqlEngine`. Thread-safe; every call blocks until the engine answered.
+
+    Raises RollupUnavailable for driver failures (no host, timeout, not enough replicas for the consistency
+    level). `close()` shuts the engine down only when the store owns it (`connect`).
+    """
+
+    def __init__(
+        self,
+        engine: CqlEngine,
+        *,
+        owns_engine: bool = False,
+        policy: BucketPolicy | None = None,
+        batch_rows: int = 64,
+        batch_bytes: int = 32 * 1024,
+    ) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self._policy = policy or BucketPolicy()
+        self._batch_rows = batch_rows
+        self._batch_bytes = batch_bytes
+        # Statements are assembled from the constants above only (never from input): S608 does not apply.
+        p = engine.prepare
+        columns = f"merchant_id, cube, grain, bucket, version, window_start, dims, {_METRICS}"
+        self._insert = p(f"INSERT INTO rollups ({columns}) VALUES ({', '.join('?' * 19)})")  # noqa: S608
+        self._insert_window = p(
+            "INSERT INTO rollup_windows (merchant_id, cube, grain, bucket, version, window_start)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        range_ = "window_start >= ? AND window_start < ?"
+        self._read_range = p(f"SELECT window_start, dims, {_METRICS} FROM rollups WHERE {_PK} AND {range_}")  # noqa: S608
+        in_ = "window_start IN ? AND dims IN ?"
+        self._read_dims = p(f"SELECT window_start, dims, {_METRICS} FROM rollups WHERE {_PK} AND {in_}")  # noqa: S608
+        self._read_windows = p(f"SELECT window_start FROM rollup_windows WHERE {_PK} AND {range_}")  # noqa: S608
+        self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
+        self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
+        self._delete_window = p(f"DELETE FROM rollup_windows WHERE {_PK} AND window_start = ?")  # noqa: S608
+
+    @classmethod
+    def connect(cls, cql: CqlSettings, *, keyspace: str | None = None, **options: Any) -> CqlRollupStore:
+        """Open an engine (migrating the schema) and a store owning it."""
+        return cls(CqlEngine(cql, keyspace=keyspace), owns_engine=True, **options)
+
+    @property
+    def engine(self) -> CqlEngine:
+        return self._engine
+
+    def _partition(self, key: RollupKey) -> Partition:
+        bucket = self._policy.bucket_of(key.cube, key.grain, key.window_start)
+        return (key.merchant_id, key.cube, key.grain.value, bucket, key.version)
+
+    def _batches(self, rows: Sequence[RollupRow]) -> list[Item]:
+        """Single-partition statements for `rows` (last occurrence of a key wins), window-index rows included."""
+        partitions: dict[Partition, dict[tuple[datetime, str], RollupRow]] = {}
+        for row in rows:
+            if type(row) is not RollupRow:
+                raise RollupInvalid(f"rows must be RollupRow, got {type(row).__name__}")
+            key = row.key
+            partitions.setdefault(self._partition(key), {})[(key.window_start, encode_dims(key.dims))] = row
+        items: list[Item] = []
+        for pk, keyed in partitions.items():
+            pending: list[Item] = []
+            size = 0
+            seen_windows: set[datetime] = set()
+            for (window_start, dims), row in keyed.items():
+                m = row.metrics
+                if window_start not in seen_windows:
+                    seen_windows.add(window_start)
+                    pending.append((self._insert_window, (*pk, window_start)))
+                pending.append(
+                    (
+                        self._insert,
+                        (
+                            *pk,
+                            window_start,
+                            dims,
+                            m.events,
+                            m.pageviews,
+                            m.sessions,
+                            m.engaged_sessions,
+                            m.bounces,
+                            m.session_duration_ms,
+                            m.revenue_micros,
+                            m.key_events,
+                            m.users,
+                            m.new_users,
+                            row.provisional,
+                            row.computed_at,
+                        ),
+                    )
+                )
+                size += _ROW_BYTES + len(dims) + len(m.users) + len(m.new_users)
+                if len(pending) >= self._batch_rows or size >= self._batch_bytes:
+                    items.append(self._batch(pending))
+                    pending, size = [], 0
+            if pending:
+                items.append(self._batch(pending))
+        return items
+
+    def _batch(self, statements: list[Item]) -> Item:
+        if len(statements) == 1:
+            return statements[0]
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for statement, params in statements:
+            batch.add(statement, params)
+        batch.is_idempotent = True
+        return (batch, None)
+
+    def write(self, rows: Sequence[RollupRow]) -> None:
+        if not rows:
+            return
+        items = self._batches(rows)
+        with self._engine.errors("rollup write"):
+            self._engine.execute_all(items)
+            self._engine.bump_data_versions(r.key.merchant_id for r in rows)
+
+    def replace_window(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        window_start: datetime,
+        version: int,
+        rows: Sequence[RollupRow],
+    ) -> None:
+        require_name(merchant_id, "merchant_id")
+        require_name(cube, "cube")
+        grain = require_grain(grain)
+        window_start = require_window_start(window_start)
+        require_version(version)
+        check_window_rows(merchant_id, cube, grain, window_start, version, rows)
+        items = self._batches(rows)
+        bucket = self._policy.bucket_of(cube, grain, window_start)
+        pk = (merchant_id, cube, grain.value, bucket, version)
+        keep = {encode_dims(r.key.dims) for r in rows}
+        with self._engine.errors("rollup replace_window"):
+            existing = {r[0] for r in self._engine.execute(self._window_dims, (*pk, window_start))}
+            self._engine.execute_all(items)  # new rows first: a reader never misses a row that stays
+            stale = sorted(existing - keep)
+            deletes: list[Item] = [
+                (self._delete_dims, (*pk, window_start, stale[i : i + MAX_CLUSTERING_COMBINATIONS]))
+                for i in range(0, len(stale), MAX_CLUSTERING_COMBINATIONS)
+            ]
+            self._engine.execute_all(deletes)
+            if not rows:
+                self._engine.execute(self._delete_window, (*pk, window_start))
+            self._engine.bump_data_versions([merchant_id])
+
+    def _scope(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> tuple[datetime, datetime, list[Partition]] | None:
+        """Whole-second bounds of the range and the partitions it spans; None when the range is empty."""
+        require_name(merchant_id, "merchant_id")
+        require_name(cube, "cube")
+        require_version(version)
+        lo = ceil_second(require_utc(start, "start"))  # window starts are whole seconds, CQL keeps ms
+        hi = ceil_second(require_utc(end, "end"))
+        if lo >= hi:
+            return None
+        partitions: list[Partition] = []
+        for bucket in self._policy.buckets_between(cube, grain, lo, hi):
+            if len(partitions) == MAX_PARTITIONS_PER_CALL:
+                raise RollupInvalid(
+                    f"[{lo.isoformat()}, {hi.isoformat()}) spans more than {MAX_PARTITIONS_PER_CALL} partitions of"
+                    f" {cube}/{grain.value}: split the range or read a coarser grain"
+                )
+            partitions.append((merchant_id, cube, grain.value, bucket, version))
+        return lo, hi, partitions
+
+    def read(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        start: datetime,
+        end: datetime,
+        version: int,
+        dims: Sequence[tuple[str, ...]] | None = None,
+    ) -> list[RollupRow]:
+        grain = require_grain(grain)
+        scope = self._scope(merchant_id, cube, grain, start, end, version)
+        if scope is None:
+            return []
+        lo, hi, partitions = scope
+        make = _row_maker(merchant_id, cube, grain, version)
+        if dims is None:
+            with self._engine.errors("rollup read"):
+                results = self._engine.execute_all([(self._read_range, (*pk, lo, hi)) for pk in partitions])
+            return [make(r) for rows in results for r in rows]
+        wanted = sorted({encode_dims(d) for d in dims})
+        if not wanted:
+            return []
+        with self._engine.errors("rollup read"):
+            windows = self._windows(partitions, lo, hi)
+            items = list(self._filtered_queries(windows, wanted))
+            results = self._engine.execute_all(items)
+        out = [make(r) for rows in results for r in rows]
+        out.sort(key=lambda r: (r.key.window_start, encode_dims(r.key.dims)))
+        return out
+
+    def _filtered_queries(self, windows: dict[Partition, list[datetime]], wanted: list[str]) -> Iterable[Item]:
+        """`window_start IN ? AND dims IN ?` queries, ≤ MAX_CLUSTERING_COMBINATIONS combinations each."""
+        dims_chunk = min(len(wanted), MAX_CLUSTERING_COMBINATIONS)
+        windows_chunk = max(1, MAX_CLUSTERING_COMBINATIONS // dims_chunk)
+        for pk, starts in windows.items():
+            for i in range(0, len(starts), windows_chunk):
+                for j in range(0, len(wanted), dims_chunk):
+                    yield (self._read_dims, (*pk, starts[i : i + windows_chunk], wanted[j : j + dims_chunk]))
+
+    def _windows(self, partitions: list[Partition], lo: datetime, hi: datetime) -> dict[Partition, list[datetime]]:
+        results = self._engine.execute_all([(self._read_windows, (*pk, lo, hi)) for pk in partitions])
+        return {pk: [utc(r[0]) for r in rows] for pk, rows in zip(partitions, results, strict=True) if rows}
+
+    def windows(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[datetime]:
+        scope = self._scope(merchant_id, cube, require_grain(grain), start, end, version)
+        if scope is None:
+            return []
+        lo, hi, partitions = scope
+        with self._engine.errors("rollup windows"):
+            return [w for starts in self._windows(partitions, lo, hi).values() for w in starts]
+
+    def data_version(self, merchant_id: str) -> int:
+        require_name(merchant_id, "merchant_id")
+        with self._engine.errors("rollup data_version"):
+            return self._engine.data_version(merchant_id)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.close()
+
+
+def _row_maker(merchant_id: str, cube: str, grain: Grain, version: int) -> Callable[[Sequence[Any]], RollupRow]:
+    """Build RollupRows from (window_start, dims, metrics...) tuples, decoding each distinct dims once."""
+    decoded: dict[str, tuple[str, ...]] = {}
+
+    def make(r: Sequence[Any]) -> RollupRow:
+        dims = decoded.get(r[1])
+        if dims is None:
+            dims = decoded[r[1]] = decode_dims(r[1])
+        metrics = (*r[2:10], r[10] or b"", r[11] or b"")  # an empty blob may come back as None
+        return restore_row(merchant_id, cube, grain, utc(r[0]), dims, version, metrics, bool(r[12]), utc(r[13]))
+
+    return make

@@ -1,0 +1,63 @@
+"""The storage encoding of a rollup's dimension values: one text column holding a compact JSON array.
+
+Contract (both adapters store exactly this string, so it is part of the schema):
+- `decode_dims(encode_dims(d)) == d` for every tuple of strings without lone surrogates (empty strings,
+  unicode, control characters, quotes, backslashes and separators included).
+- `encode_dims` is injective and deterministic: equal tuples give equal strings, different tuples different
+  strings; `()` encodes as `[]` and `("",)` as `[""]`.
+- The output is valid UTF-8 text without NUL (control characters are escaped as `\\u00XX`), so it is a valid
+  CQL `text` clustering value and a SQLite TEXT key.
+- Ordering: adapters return rows of one window in the order of the encoded string, which is the same in
+  SQLite (memcmp of UTF-8), Cassandra/Scylla (UTF-8 bytes) and Python (code points).
+
+Raises RollupInvalid for non-string values or lone surrogates (they cannot be stored as UTF-8; protobuf string
+fields never hold them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from gnomon.rollups.errors import RollupInvalid
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+EMPTY_DIMS = "[]"
+# What json escapes with ensure_ascii=False (quote, backslash, C0 controls), plus surrogates (rejected below).
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
+
+
+def encode_dims(dims: Sequence[str]) -> str:
+    """The stored form of `dims`: a compact JSON array of strings, non-ASCII kept as UTF-8."""
+    if not dims:
+        return EMPTY_DIMS
+    for value in dims:
+        if type(value) is not str:
+            raise RollupInvalid(f"dimension values must be strings, got {type(value).__name__}: {value!r}")
+    if _NEEDS_ESCAPE.search("".join(dims)) is None:  # fast path, same output as the JSON encoder
+        return '["' + '","'.join(dims) + '"]'
+    text = _ENCODER.encode(list(dims))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RollupInvalid(f"dimension values must be valid unicode (no lone surrogates): {dims!r}") from None
+    return text
+
+
+def decode_dims(text: str) -> tuple[str, ...]:
+    """The dimension tuple stored as `text` (the inverse of `encode_dims`).
+
+    Raises RollupInvalid when `text` is not an encoded array of strings (a corrupt or foreign row).
+    """
+    if text == EMPTY_DIMS:
+        return ()
+    try:
+        value = _DECODER.decode(text)
+    except ValueError:
+        raise RollupInvalid(f"stored dims {text!r} are not a JSON array") from None
+    if not isinstance(value, list) or not all(type(v) is str for v in value):
+        raise RollupInvalid(f"stored dims {text!r} are not an array of strings")
+    return tuple(value)

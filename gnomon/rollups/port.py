@@ -1,0 +1,92 @@
+"""The RollupStore port: where the aggregator's windowed rollups live and the query service reads them.
+
+Two adapters implement it and one contract suite (tests/contract/test_rollup_store_contract.py) runs against
+both: `SqliteRollupStore` (embedded, one SQLite file) and `CqlRollupStore` (Scylla/Cassandra).
+
+Shared contract:
+- Rows are keyed by `RollupKey` (merchant, cube, grain, window_start, dims, version); every write is an
+  idempotent overwrite of whole rows: no counters, no read-modify-write, replaying a write changes nothing.
+- Reads are merchant-scoped (every method takes one merchant_id; no call returns another merchant's rows) and
+  version-scoped (rows of another processing version are invisible).
+- Ranges are half-open over `window_start`: start <= window_start < end; `start >= end` selects nothing.
+- Rows come back ordered by window_start, then by the storage encoding of dims (`gnomon.rollups.dims`),
+  which is the same order in every adapter.
+- Every method blocks until done; every method may raise RollupUnavailable (engine down, timeout) and raises
+  RollupInvalid for malformed arguments. Implementations are safe to call from many threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from gnomon.rollups.model import Grain, RollupRow
+
+
+class RollupStore(Protocol):
+    """Windowed rollups of every merchant, per cube, grain, window, dimension value and processing version."""
+
+    def write(self, rows: Sequence[RollupRow]) -> None:
+        """Store `rows`, overwriting rows with the same keys (same rows twice = same state).
+
+        When `rows` repeats a key the last occurrence wins. Returns once every row is durable: committed (SQLite)
+        or acknowledged at the configured consistency level (CQL). Advances `data_version` of every merchant in
+        `rows` after the rows are durable. Not atomic across rows on CQL: after RollupUnavailable, retry.
+        """
+        ...
+
+    def replace_window(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        window_start: datetime,
+        version: int,
+        rows: Sequence[RollupRow],
+    ) -> None:
+        """Make `rows` the complete content of one window of one cube and version: rows of that window whose
+        dims are not in `rows` are deleted (a recomputation may drop a dimension value). `rows` may be empty
+        (the window then has no rows). Every row must belong to that merchant/cube/grain/window/version, else
+        RollupInvalid.
+
+        SQLite: one transaction, readers see the old or the new window. CQL (no LWT): the new rows are written
+        first, then the stale ones are deleted, so a concurrent reader may briefly see the new rows plus some of
+        the rows being removed, never a window missing a row that stays. One writer per window at a time.
+        """
+        ...
+
+    def read(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        start: datetime,
+        end: datetime,
+        version: int,
+        dims: Sequence[tuple[str, ...]] | None = None,
+    ) -> list[RollupRow]:
+        """Rows with start <= window_start < end; when `dims` is given, only rows whose dims equal one of them
+        (an empty `dims` selects nothing). The CQL adapter refuses (RollupInvalid) ranges spanning more than
+        20,000 partitions (~13 years of hour rows of a narrow cube): long ranges read the DAY grain."""
+        ...
+
+    def windows(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[datetime]:
+        """The distinct window starts in [start, end) that have at least one row, ascending."""
+        ...
+
+    def data_version(self, merchant_id: str) -> int:
+        """A token that grows whenever the merchant's rows (or active processing versions) change: caches of
+        query results may be keyed by it. 0 before the first write. One point read.
+
+        SQLite: strictly increasing per change. CQL: the largest write clock (µs) seen; strictly increasing as
+        long as writers' clocks are synchronised better than their write interval (NTP) — a write stamped
+        earlier than the current token by a skewed clock does not advance it, so caches should also expire.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the store is unusable afterwards. Idempotent."""
+        ...

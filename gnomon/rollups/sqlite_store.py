@@ -1,0 +1,224 @@
+"""Embedded RollupStore adapter: one SQLite file (default `<data_dir>/rollups.sqlite3`), see `sqlite_db`.
+
+Table `rollups` is WITHOUT ROWID with primary key (merchant_id, cube, grain, version, window_start, dims), so a
+range read is one ordered primary-key range. `rollup_windows` lists the windows that have rows (one tiny row
+per window, like the CQL adapter's): `windows()` reads it, and reads filtered by dims become primary-key
+seeks `window_start IN (...) AND dims IN (...)` instead of a scan of every dimension value of the range.
+
+A `write` is one `executemany` of `INSERT OR REPLACE` plus the window rows, in one transaction;
+`replace_window` deletes and re-inserts the window in one transaction (readers see the old or the new window,
+never a mix).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gnomon.rollups.dims import decode_dims, encode_dims
+from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
+from gnomon.rollups.model import (
+    Grain,
+    RollupRow,
+    check_window_rows,
+    require_grain,
+    require_name,
+    require_utc,
+    require_version,
+    require_window_start,
+    restore_row,
+)
+from gnomon.rollups.sqlite_db import SqliteDb, bump_data_versions, ceil_s, from_ms, from_s, to_ms, to_s
+
+ROLLUPS_FILE_NAME = "rollups.sqlite3"
+MAX_DIMS_PER_QUERY = 500  # bound parameters per statement stay far below SQLite's limit (32766)
+MAX_WINDOWS_PER_QUERY = 1000
+
+# Statements are assembled from the constant column lists here only (never from input): S608 does not apply.
+_COLUMNS = (
+    "merchant_id, cube, grain, version, window_start, dims, events, pageviews, sessions, engaged_sessions,"
+    " bounces, session_duration_ms, revenue_micros, key_events, users, new_users, provisional, computed_at_ms"
+)
+_UPSERT = f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
+_UPSERT_WINDOW = (
+    "INSERT OR IGNORE INTO rollup_windows (merchant_id, cube, grain, version, window_start) VALUES (?, ?, ?, ?, ?)"
+)
+_READ_COLUMNS = (
+    "window_start, dims, events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms,"
+    " revenue_micros, key_events, users, new_users, provisional, computed_at_ms"
+)
+_SCOPE = "merchant_id = ? AND cube = ? AND grain = ? AND version = ?"
+_RANGE = f"{_SCOPE} AND window_start >= ? AND window_start < ?"
+_READ = f"SELECT {_READ_COLUMNS} FROM rollups WHERE {_RANGE} ORDER BY window_start, dims"  # noqa: S608
+_WINDOWS = f"SELECT window_start FROM rollup_windows WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
+_DELETE_WINDOW_ROWS = f"DELETE FROM rollups WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
+_DELETE_WINDOW = f"DELETE FROM rollup_windows WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
+_DATA_VERSION = "SELECT data_version FROM rollup_data_versions WHERE merchant_id = ?"
+
+Params = tuple[Any, ...]
+
+
+def row_params(row: RollupRow) -> Params:
+    """The `_UPSERT` parameters of one row; raises RollupInvalid when `row` is not a RollupRow."""
+    if type(row) is not RollupRow:
+        raise RollupInvalid(f"rows must be RollupRow, got {type(row).__name__}")
+    k = row.key
+    m = row.metrics
+    return (
+        k.merchant_id,
+        k.cube,
+        k.grain.value,
+        k.version,
+        to_s(k.window_start),
+        encode_dims(k.dims),
+        m.events,
+        m.pageviews,
+        m.sessions,
+        m.engaged_sessions,
+        m.bounces,
+        m.session_duration_ms,
+        m.revenue_micros,
+        m.key_events,
+        m.users,
+        m.new_users,
+        1 if row.provisional else 0,
+        to_ms(row.computed_at),
+    )
+
+
+def _upsert(conn: sqlite3.Connection, params: list[Params]) -> None:
+    conn.executemany(_UPSERT, params)
+    conn.executemany(_UPSERT_WINDOW, sorted({p[:5] for p in params}))
+
+
+class SqliteRollupStore:
+    """RollupStore over one SQLite file. Thread-safe; every call blocks (writes until committed)."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self._db = SqliteDb(path, synchronous=synchronous)
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise RollupUnavailable(f"rollup store {self._db.path}: {exc}") from exc
+
+    def write(self, rows: Sequence[RollupRow]) -> None:
+        if not rows:
+            return
+        params = [row_params(row) for row in rows]
+        with self._errors(), self._db.transaction() as conn:
+            _upsert(conn, params)
+            bump_data_versions(conn, {p[0] for p in params})
+
+    def replace_window(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        window_start: datetime,
+        version: int,
+        rows: Sequence[RollupRow],
+    ) -> None:
+        require_name(merchant_id, "merchant_id")
+        require_name(cube, "cube")
+        grain = require_grain(grain)
+        window_start = require_window_start(window_start)
+        require_version(version)
+        check_window_rows(merchant_id, cube, grain, window_start, version, rows)
+        params = [row_params(row) for row in rows]
+        window = (merchant_id, cube, grain.value, version, to_s(window_start))
+        with self._errors(), self._db.transaction() as conn:
+            conn.execute(_DELETE_WINDOW_ROWS, window)
+            conn.execute(_DELETE_WINDOW, window)
+            _upsert(conn, params)
+            bump_data_versions(conn, [merchant_id])
+
+    def read(
+        self,
+        merchant_id: str,
+        cube: str,
+        grain: Grain,
+        start: datetime,
+        end: datetime,
+        version: int,
+        dims: Sequence[tuple[str, ...]] | None = None,
+    ) -> list[RollupRow]:
+        grain = require_grain(grain)
+        scope = _range_params(merchant_id, cube, grain, start, end, version)
+        if scope is None:
+            return []
+        make = _row_maker(merchant_id, cube, grain, version)
+        with self._errors():
+            conn = self._db.reader()
+            if dims is None:
+                return [make(r) for r in conn.execute(_READ, scope)]
+            wanted = sorted({encode_dims(d) for d in dims})
+            starts = [r[0] for r in conn.execute(_WINDOWS, scope)] if wanted else []
+            out: list[RollupRow] = []
+            for i in range(0, len(starts), MAX_WINDOWS_PER_QUERY):
+                some_starts = starts[i : i + MAX_WINDOWS_PER_QUERY]
+                for j in range(0, len(wanted), MAX_DIMS_PER_QUERY):
+                    some_dims = wanted[j : j + MAX_DIMS_PER_QUERY]
+                    sql = (
+                        f"SELECT {_READ_COLUMNS} FROM rollups WHERE {_SCOPE}"  # noqa: S608
+                        f" AND window_start IN ({', '.join('?' * len(some_starts))})"
+                        f" AND dims IN ({', '.join('?' * len(some_dims))})"
+                    )
+                    out.extend(make(r) for r in conn.execute(sql, (*scope[:4], *some_starts, *some_dims)))
+        out.sort(key=lambda r: (r.key.window_start, encode_dims(r.key.dims)))
+        return out
+
+    def windows(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[datetime]:
+        scope = _range_params(merchant_id, cube, require_grain(grain), start, end, version)
+        if scope is None:
+            return []
+        with self._errors():
+            return [from_s(r[0]) for r in self._db.reader().execute(_WINDOWS, scope)]
+
+    def data_version(self, merchant_id: str) -> int:
+        require_name(merchant_id, "merchant_id")
+        with self._errors():
+            found = self._db.reader().execute(_DATA_VERSION, (merchant_id,)).fetchone()
+        return int(found[0]) if found else 0
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _range_params(
+    merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+) -> Params | None:
+    """The `_RANGE` parameters, or None when the range is empty."""
+    require_name(merchant_id, "merchant_id")
+    require_name(cube, "cube")
+    require_version(version)
+    lo = ceil_s(require_utc(start, "start"))
+    hi = ceil_s(require_utc(end, "end"))
+    if lo >= hi:
+        return None
+    return (merchant_id, cube, grain.value, version, lo, hi)
+
+
+def _row_maker(merchant_id: str, cube: str, grain: Grain, version: int) -> Callable[[Sequence[Any]], RollupRow]:
+    """Build RollupRows from `_READ_COLUMNS` tuples of one scope, decoding each distinct dims string once."""
+    decoded: dict[str, tuple[str, ...]] = {}
+
+    def make(r: Sequence[Any]) -> RollupRow:
+        dims = decoded.get(r[1])
+        if dims is None:
+            dims = decoded[r[1]] = decode_dims(r[1])
+        return restore_row(merchant_id, cube, grain, from_s(r[0]), dims, version, r[2:12], r[12] == 1, from_ms(r[13]))
+
+    return make
