@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 
 from gnomon.settings import SettingsError
 
-COMMAND_MODULES: tuple[str, ...] = ("gnomon.cli.engines_cmd",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "gnomon.cli.engines_cmd",
+    "gnomon.cli.admin_cmd",
+    "gnomon.cli.collector_cmd",
+    "gnomon.cli.send_cmd",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
