@@ -1,0 +1,1 @@
+"""Mesh: process orchestration (`gnomon up`), health checks, and later regions and routing."""
