@@ -10,10 +10,19 @@ Overloaded (all in-flight slots taken), RateLimited, BatchRejected (after loggin
 LogBackpressure / LogUnavailable (from the log), TimeoutError (the log did not confirm in time).
 `collector_svc.errors` turns each into its status. If the LoggedBatch became durable but a BadEvent did not,
 the call still fails (UNAVAILABLE): the retry finds the accepted events DUPLICATE and re-logs the bad ones.
+
+Two ways through parse + screen + encode, with the same answers and the same LoggedBatch (map entries aside,
+whose order upb leaves unspecified; the fast path writes them in upb's deterministic order):
+- fast (when the Rust extension `gnomon_fastpath` is importable; `screen.FastScreen`): the request bytes are
+  screened in one pass without Python objects per event, only flagged events are parsed and judged in Python,
+  and the LoggedBatch events are re-encoded by the extension;
+- pure Python (the reference, and the fallback for every batch the fast path does not decide): upb parses the
+  batch, `screen.EventScreen` judges it, upb serializes what is kept.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +39,7 @@ from collector_svc.errors import BatchRejected, Overloaded, RateLimited
 from collector_svc.iptrunc import request_client_ip
 from collector_svc.metrics import CollectorMetrics
 from collector_svc.ratelimit import RateLimiter
-from collector_svc.screen import EventScreen
+from collector_svc.screen import EventScreen, FastScreen, ScannedBatch
 from collector_svc.settings import CollectorSettings
 from collector_svc.stamping import (
     bad_event_bytes,
@@ -49,8 +58,10 @@ from collector_svc.validation import (
 )
 from gnomon.eventlog.port import EventLog, EventLogError, OutgoingMessage, Position, Stream
 from gnomon.v1 import collector_pb2 as cpb
+from gnomon.v1 import event_pb2
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 ACCEPTED = cpb.EVENT_STATUS_ACCEPTED
 DUPLICATE = cpb.EVENT_STATUS_DUPLICATE
@@ -86,7 +97,10 @@ class BatchHandler:
         event_log: EventLog,
         clock: Clock,
         metrics: CollectorMetrics,
+        *,
+        fastpath: bool = True,
     ) -> None:
+        """`fastpath=False` forces the pure-Python path (the reference) even when the extension is installed."""
         self._log = event_log
         self._clock = clock
         self._metrics = metrics
@@ -98,6 +112,12 @@ class BatchHandler:
         self._limiter = RateLimiter(settings.rate_limit_events_per_s, settings.rate_limit_burst)
         self._recent = RecentIds(settings.dedup_cache_size)
         self._screen = EventScreen()
+        self._fast = FastScreen.load() if fastpath else None
+        if self._fast is not None:
+            log.info("collector %s screens batches on the Rust fast path (gnomon_fastpath)", self._collector_id)
+        else:
+            reason = "disabled" if not fastpath else "gnomon_fastpath is not installed"
+            log.info("collector %s screens batches on the pure-Python path (%s)", self._collector_id, reason)
 
     def handle(self, raw: bytes, call: CallInfo) -> cpb.CollectResponse:
         """Process one serialized EventBatch for `call.merchant_id`; see the module docstring."""
@@ -140,6 +160,10 @@ class BatchHandler:
         received_at = self._clock()
         received = Timestamp()
         received.FromDatetime(received_at)
+        window = Window.around(received_at)
+        scanned = self._fast.scan(raw, window) if self._fast is not None else None
+        if scanned is not None:
+            return self._handle_scanned(scanned, call, started, received, window)
         try:
             batch = cpb.EventBatch.FromString(raw)
         except DecodeError:
@@ -152,29 +176,55 @@ class BatchHandler:
         problems = batch_problems(len(raw), n)
         if problems:
             self._refuse(call, received, problems, scrubbed_prefix(batch))
-        batch_id = batch.batch_id
         batch.DiscardUnknownFields()
         fallback_ip = request_client_ip(call.peer, call.metadata, self._trusted)
-        ids, rejected = self._screen.screen(events, Window.around(received_at), fallback_ip)
-        duplicates = self._recent.duplicates(merchant_id, ids, rejected)
+        ids, rejected = self._screen.screen(events, window, fallback_ip)
 
-        bad_messages = [
-            OutgoingMessage(merchant_id, rejection_bad_event(merchant_id, received, i, r, events[i]))
-            for i, r in sorted(rejected.items())
-        ]
-        if rejected or duplicates:
-            dropped = {*rejected, *duplicates}
+        def encode(header: bytes, dropped: set[int]) -> bytes:
             for i in sorted(dropped, reverse=True):
                 del events[i]
-            accepted_ids = [eid for i, eid in enumerate(ids) if i not in dropped]
-        else:
-            accepted_ids = ids
+            return logged_batch_bytes(header, batch)
 
+        return self._finish(call, started, received, batch.batch_id, ids, rejected, events.__getitem__, encode)
+
+    def _handle_scanned(
+        self, scanned: ScannedBatch, call: CallInfo, started: float, received: Timestamp, window: Window
+    ) -> cpb.CollectResponse:
+        """The fast path after the Rust screen; same steps and answers as the pure-Python path of `_handle`."""
+        self._charge(call.merchant_id, len(scanned))
+        fallback_ip = request_client_ip(call.peer, call.metadata, self._trusted) if scanned.empty_ip else None
+        ids, rejected, checked, ips = FastScreen.judge(scanned, window, fallback_ip)
+
+        def encode(header: bytes, dropped: set[int]) -> bytes:
+            return scanned.logged_batch(header, sorted(dropped), ips, fallback_ip or "")
+
+        return self._finish(call, started, received, scanned.batch_id, ids, rejected, checked.__getitem__, encode)
+
+    def _finish(
+        self,
+        call: CallInfo,
+        started: float,
+        received: Timestamp,
+        batch_id: str,
+        ids: list[str],
+        rejected: dict[int, Rejection],
+        rejected_event: Callable[[int], event_pb2.Event],
+        encode: Callable[[bytes, set[int]], bytes],
+    ) -> cpb.CollectResponse:
+        """Recent-ids dedup, BadEvents for `rejected` (`rejected_event(i)`: event i with its ip already
+        truncated), the LoggedBatch (`encode(header, dropped)`), publish and wait, answer."""
+        merchant_id = call.merchant_id
+        n = len(ids)
+        duplicates = self._recent.duplicates(merchant_id, ids, rejected)
+        bad_messages = [
+            OutgoingMessage(merchant_id, rejection_bad_event(merchant_id, received, i, r, rejected_event(i)))
+            for i, r in sorted(rejected.items())
+        ]
+        dropped = {*rejected, *duplicates}
+        accepted_ids = [eid for i, eid in enumerate(ids) if i not in dropped] if dropped else ids
+        payload: bytes | None = None
         if accepted_ids:
-            header = stamp_header(merchant_id, received, call.traceparent, self._collector_id)
-            payload: bytes | None = logged_batch_bytes(header, batch)
-        else:
-            payload = None
+            payload = encode(stamp_header(merchant_id, received, call.traceparent, self._collector_id), dropped)
         self._publish_and_wait(call, payload, accepted_ids, bad_messages)
         response = _response(batch_id, n, ids, accepted=len(accepted_ids), duplicates=duplicates, rejected=rejected)
         self._metrics.batch_done(len(accepted_ids), len(duplicates), rejected.values(), time.perf_counter() - started)

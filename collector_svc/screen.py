@@ -13,18 +13,26 @@ Contract of `EventScreen.screen(events, window, fallback_ip)`:
   `fallback_ip` (already truncated, or ""), an unparseable ip becomes "" (and the event is rejected),
   so that no event serialized afterwards carries a full address;
 - two valid events with the same id: the later one is rejected DUPLICATE_IN_BATCH.
+
+`FastScreen` is the same contract over the raw request bytes, when the Rust extension `gnomon_fastpath`
+(collector_svc/fastpath) is installed: it reads the wire format, checks and truncates every event without
+making Python objects for them, and flags the events it does not find valid; only those are parsed here and
+judged by `first_rejection`. The pure-Python `EventScreen` stays the reference and the fallback.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from itertools import chain, compress, repeat
 from operator import attrgetter, getitem, methodcaller
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from collector_svc.iptrunc import truncate_ip, truncate_ipv4_column
 from collector_svc.validation import (
     CURRENCY_RE,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
     MAX_EVENT_ID,
     MAX_NAME,
     MAX_OTHER,
@@ -182,12 +190,108 @@ class EventScreen:
             new_ips = [short if ip else fallback_ip for ip, short in zip(ips, new_ips, strict=True)]
         list(map(setattr, evs, repeat("ip"), new_ips))
         if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            for i, eid in enumerate(ids):
-                if i in rejected:
-                    continue
-                if eid in seen:
-                    rejected[i] = duplicate_in_batch(eid)
-                else:
-                    seen.add(eid)
+            reject_duplicates(ids, rejected)
         return Screened(ids, rejected)
+
+
+def _scrubbed_ip(ip: str, fallback_ip: str | None) -> str:
+    """What `EventScreen.screen` writes for `ip`: its network, "" when invalid, the fallback when empty."""
+    return (truncate_ip(ip) or "") if ip else (fallback_ip or "")
+
+
+def reject_duplicates(ids: Sequence[str], rejected: dict[int, Rejection]) -> None:
+    """Reject DUPLICATE_IN_BATCH every not yet rejected event whose id a kept earlier event has."""
+    seen: set[str] = set()
+    for i, eid in enumerate(ids):
+        if i in rejected:
+            continue
+        if eid in seen:
+            rejected[i] = duplicate_in_batch(eid)
+        else:
+            seen.add(eid)
+
+
+class ScannedBatch(Protocol):
+    """What `gnomon_fastpath.Scanned` offers (see collector_svc/fastpath/gnomon_fastpath.pyi)."""
+
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def event_ids(self) -> list[str]: ...
+    @property
+    def flagged(self) -> list[int]: ...
+    @property
+    def empty_ip(self) -> bool: ...
+    @property
+    def dup_ids(self) -> bool: ...
+    def __len__(self) -> int: ...
+    def event_bytes(self, index: int) -> bytes: ...
+    def logged_batch(self, header: bytes, drop: Sequence[int], ips: dict[int, str], fallback_ip: str) -> bytes: ...
+
+
+class FastScreened(NamedTuple):
+    event_ids: list[str]  # one per event, in batch order
+    rejected: dict[int, Rejection]  # batch index -> why
+    checked: dict[int, event_pb2.Event]  # every flagged event, unknown fields dropped, ip truncated or cleared
+    ips: dict[int, str]  # the ip to write for each flagged event that turned out valid
+
+
+class FastScreen:
+    """The Rust screen plus the Python judgement of the events it flags. Thread-safe."""
+
+    MODULE = "gnomon_fastpath"
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    @classmethod
+    def load(cls) -> FastScreen | None:
+        """The fast screen, or None when the extension is not importable (then use `EventScreen`)."""
+        try:
+            module = importlib.import_module(cls.MODULE)
+        except ImportError:
+            return None
+        return cls(
+            module.Screen(
+                max_events=MAX_BATCH_EVENTS,
+                max_bytes=MAX_BATCH_BYTES,
+                max_event_id=MAX_EVENT_ID,
+                max_name=MAX_NAME,
+                max_other=MAX_OTHER,
+                max_user_agent=MAX_USER_AGENT,
+                max_url=MAX_URL,
+                max_title=MAX_TITLE,
+                max_params=MAX_PARAMS,
+                max_param_value=MAX_PARAM_VALUE,
+            )
+        )
+
+    def scan(self, raw: bytes, window: Window) -> ScannedBatch | None:
+        """Screen the request bytes; None when the batch is not decided here (unparseable by the strict reader,
+        empty, over 500 events or 1 MiB): the caller then runs the pure-Python path on it."""
+        scanned: ScannedBatch | None = self._native.scan(raw, window.oldest_s, window.newest_s)
+        return scanned
+
+    @staticmethod
+    def judge(scanned: ScannedBatch, window: Window, fallback_ip: str | None) -> FastScreened:
+        """Rejections as `EventScreen.screen` gives them; only flagged (and duplicate) events are parsed."""
+        ids = scanned.event_ids
+        rejected: dict[int, Rejection] = {}
+        checked: dict[int, event_pb2.Event] = {}
+        ips: dict[int, str] = {}
+        for i in scanned.flagged:
+            ev = checked[i] = event_pb2.Event.FromString(scanned.event_bytes(i))
+            ev.DiscardUnknownFields()
+            rejection = first_rejection(ev, window)
+            ev.ip = _scrubbed_ip(ev.ip, fallback_ip)
+            if rejection is None:
+                ips[i] = ev.ip
+            else:
+                rejected[i] = rejection
+        if scanned.dup_ids:
+            reject_duplicates(ids, rejected)
+            for i in rejected.keys() - checked.keys():  # valid but DUPLICATE_IN_BATCH: parsed for its BadEvent
+                ev = checked[i] = event_pb2.Event.FromString(scanned.event_bytes(i))
+                ev.DiscardUnknownFields()
+                ev.ip = _scrubbed_ip(ev.ip, fallback_ip)
+        return FastScreened(ids, rejected, checked, ips)

@@ -1,4 +1,4 @@
-"""RecentIds: per-merchant scope, global bound, least recently active merchant evicted first."""
+"""RecentIds: per-merchant scope, a global bound, and whole generations evicted oldest first."""
 
 from __future__ import annotations
 
@@ -18,22 +18,24 @@ def test_skip_indexes() -> None:
     assert recent.duplicates("a", ["e1", "e1"], skip={0}) == [1]
 
 
-def test_bounded_oldest_first() -> None:
-    recent = RecentIds(3)
-    recent.add("a", ["1", "2"])
-    recent.add("a", ["3", "4"])
+def test_bounded_and_keeps_at_least_half_the_capacity() -> None:
+    recent = RecentIds(4)  # generations of 2 ids
+    recent.add("a", ["1", "2"])  # fills a generation: it becomes the previous one
+    recent.add("a", ["3"])
     assert len(recent) == 3
-    assert recent.duplicates("a", ["1", "2", "3", "4"]) == [1, 2, 3]
+    assert recent.duplicates("a", ["1", "2", "3"]) == [0, 1, 2]
+    recent.add("b", ["b1"])  # current generation full again: ids 1 and 2 are dropped
+    assert len(recent) == 2
+    assert recent.duplicates("a", ["1", "2", "3"]) == [2]
+    assert recent.duplicates("b", ["b1"]) == [0]
 
 
-def test_least_recent_merchant_evicted_first() -> None:
-    recent = RecentIds(4)
-    recent.add("a", ["a1", "a2"])
-    recent.add("b", ["b1", "b2"])
-    recent.add("a", ["a3"])  # a is now the most recent merchant
-    assert len(recent) == 4
-    assert recent.duplicates("b", ["b1", "b2"]) == [1]
-    assert recent.duplicates("a", ["a1", "a2", "a3"]) == [0, 1, 2]
+def test_never_more_than_capacity() -> None:
+    recent = RecentIds(1000)
+    for batch in range(100):
+        recent.add(f"m{batch % 7}", [f"{batch}-{i}" for i in range(50)])
+        assert len(recent) <= 1000
+    assert len(recent) >= 500
 
 
 def test_disabled() -> None:

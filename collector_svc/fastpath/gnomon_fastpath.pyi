@@ -1,0 +1,59 @@
+"""Collector fast path (Rust): screens a serialized gnomon.v1.EventBatch and re-encodes its events.
+
+`Screen.scan` answers None when it does not decide the batch (unparseable by its strict reader, empty, too
+many events, too large): the caller runs the pure-Python path, which parses with upb and names the problem.
+Otherwise a `Scanned`, whose `flagged` events must be judged by the Python steps (collector_svc.validation).
+"""
+
+from collections.abc import Sequence
+from typing import final
+
+@final
+class Screen:
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_bytes: int,
+        max_event_id: int,
+        max_name: int,
+        max_other: int,
+        max_user_agent: int,
+        max_url: int,
+        max_title: int,
+        max_params: int,
+        max_param_value: int,
+    ) -> None: ...
+    def scan(self, batch: bytes, oldest_s: int, newest_s: int) -> Scanned | None:
+        """Screen one serialized EventBatch (event_time.seconds accepted in [oldest_s, newest_s])."""
+
+@final
+class Scanned:
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def event_ids(self) -> list[str]:
+        """Every event_id in batch order (also of invalid events)."""
+    @property
+    def flagged(self) -> list[int]:
+        """Ascending indexes of the events to judge in Python: invalid, or not decided by the fast path."""
+    @property
+    def empty_ip(self) -> bool:
+        """Some event has no ip: the connection's truncated address is needed (`fallback_ip`)."""
+    @property
+    def dup_ids(self) -> bool:
+        """Some event_id occurs more than once in the batch."""
+    def __len__(self) -> int: ...
+    def event_bytes(self, index: int) -> bytes:
+        """Event `index` as received (full ip included): for parsing a flagged event, never for storing."""
+    def logged_batch(self, header: bytes, drop: Sequence[int], ips: dict[int, str], fallback_ip: str) -> bytes:
+        """`header` + every event not in `drop` as LoggedBatch.events entries, re-encoded as upb does.
+
+        The ip written: `ips[i]` if given (required for a kept flagged event), else the event's own ip
+        truncated to /24 or /48, else (none sent) `fallback_ip`. Raises ValueError / IndexError on misuse.
+        """
+    def truncated_ip(self, index: int) -> str | None:
+        """The ip event `index` gets without an override: its network, "" (none sent), None (flagged)."""
+
+def truncate_ip(text: str) -> str | None:
+    """Same as collector_svc.iptrunc.truncate_ip."""
