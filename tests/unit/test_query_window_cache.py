@@ -1,0 +1,174 @@
+"""The window cache: closed windows are reused only while unchanged (probe row's computed_at), never stale under
+the aggregator's way of writing (whole windows via replace_window, stamped with the computation time)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gnomon.control import SqliteControlStore
+from gnomon.rollups import Grain, RollupRow, day_window
+from gnomon.rollups.sqlite_store import SqliteRollupStore
+from gnomon.rollups.sqlite_versions import SqliteVersionRegistry
+from query_svc.engine import EngineConfig, QueryEngine
+from query_svc.model import DateSpec, ReportRequest
+from query_svc.testing import rollup_row
+from query_svc.window_cache import DimsIndex, WindowCache, WindowRows
+
+ZONE = "Europe/Berlin"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+DAYS = [date(2026, 2, 1) + timedelta(days=i) for i in range(6)]
+
+
+@dataclass
+class Env:
+    store: SqliteRollupStore
+    registry: SqliteVersionRegistry
+    cached: QueryEngine  # window cache on, result cache off
+    plain: QueryEngine  # no cache at all: the reference
+    merchant: str
+    clock: list[int]
+
+    def stamp(self) -> datetime:
+        self.clock[0] += 1
+        return datetime(2026, 2, 20, tzinfo=UTC) + timedelta(seconds=self.clock[0])
+
+    def replace(self, day: date, pages: dict[str, int], *, provisional: bool = False, version: int = 1) -> None:
+        """Rewrite a day's page window whole, as the aggregator does."""
+        start = day_window(day, ZONE)[0]
+        at = self.stamp()
+        rows = [
+            rollup_row(self.merchant, "page", Grain.DAY, start, (p,), pageviews=v, users=[f"{p}-{v}"],
+                       provisional=provisional, version=version, computed_at=at)
+            for p, v in pages.items()
+        ]  # fmt: skip
+        self.store.replace_window(self.merchant, "page", Grain.DAY, start, version, rows)
+
+    def report(self, engine: QueryEngine) -> list[tuple[tuple[str, ...], tuple[object, ...]]]:
+        request = ReportRequest(
+            self.merchant, DateSpec(str(DAYS[0]), str(DAYS[-1])), ("screenPageViews", "totalUsers"), ("pagePath",)
+        )
+        return [(r.dimensions, r.values) for r in engine.report(request).rows]
+
+    def check(self) -> None:
+        assert self.report(self.cached) == self.report(self.plain)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    control = SqliteControlStore(tmp_path / "control.sqlite3")
+    merchant = control.create_merchant("W", ZONE, "EUR").merchant_id
+    store = SqliteRollupStore(tmp_path / "rollups.sqlite3", synchronous="OFF")
+    registry = SqliteVersionRegistry(tmp_path / "rollups.sqlite3", synchronous="OFF")
+    cached = QueryEngine(store, registry, control, config=EngineConfig(cache_entries=0), clock=lambda: NOW)
+    plain = QueryEngine(
+        store, registry, control, config=EngineConfig(cache_entries=0, window_cache_rows=0), clock=lambda: NOW
+    )
+    yield Env(store, registry, cached, plain, merchant, [0])
+    registry.close()
+    store.close()
+    control.close()
+
+
+def test_closed_windows_are_reused_across_data_versions(env: Env) -> None:
+    for i, day in enumerate(DAYS):
+        env.replace(day, {"/a": 1 + i, "/b": 2, "/c": 3 * i})
+    env.check()
+    before = env.cached.window_cache_stats()
+    assert (before.windows, before.hits) == (6, 0)
+    # another cube changes (the data version moves): the page windows are still valid
+    env.store.write([rollup_row(env.merchant, "total", Grain.DAY, day_window(DAYS[0], ZONE)[0], sessions=1)])
+    env.check()
+    after = env.cached.window_cache_stats()
+    assert after.hits == 6
+    assert after.invalidated == 0
+
+
+def test_rewritten_emptied_new_and_open_windows(env: Env) -> None:
+    for day in DAYS[:4]:
+        env.replace(day, {"/a": 1, "/b": 2})
+    env.check()
+    env.replace(DAYS[1], {"/a": 10, "/z": 7})  # rewritten: /b disappears, /z appears
+    env.check()
+    assert env.cached.window_cache_stats().invalidated == 1
+    env.replace(DAYS[2], {})  # emptied
+    env.check()
+    env.replace(DAYS[5], {"/new": 4})  # a new window after the cached ones
+    env.check()
+    env.replace(DAYS[4], {"/open": 1}, provisional=True)  # open windows are never kept
+    env.check()
+    env.replace(DAYS[4], {"/open": 2}, provisional=True)
+    env.check()
+    assert env.report(env.cached)[0] == (("/a",), (12, 2))
+
+
+def test_version_flip(env: Env) -> None:
+    for day in DAYS:
+        env.replace(day, {"/a": 1})
+        env.replace(day, {"/a": 100}, version=2)
+    env.check()
+    start, end = day_window(DAYS[2], ZONE)[0], day_window(DAYS[3], ZONE)[1]
+    env.registry.set_active(env.merchant, start, end, 2, "test", "flip two days")
+    env.check()
+    assert env.report(env.cached) == [(("/a",), (4 + 200, 2))]  # users "/a-1" and "/a-100"
+
+
+def test_random_histories_match_the_uncached_engine(env: Env) -> None:
+    rnd = random.Random(5)
+    for _ in range(40):
+        day = rnd.choice(DAYS)
+        pages = {f"/p{rnd.randrange(8)}": rnd.randrange(1, 50) for _ in range(rnd.randrange(0, 6))}
+        env.replace(day, pages, provisional=rnd.random() < 0.2)
+        env.check()
+
+
+def _rows(index: DimsIndex, n: int, at: datetime) -> WindowRows:
+    dims = [(f"/p{i}",) for i in range(n)]
+    return WindowRows(
+        index=index,
+        window_start=at,
+        dims_codes=index.codes(dims),
+        counters=np.zeros((8, n), dtype=np.int64),
+        users=[b""] * n,
+        new_users=[b""] * n,
+        probe=dims[0],
+        computed_at=at,
+        provisional=False,
+    )
+
+
+def test_lru_by_rows_and_scopes() -> None:
+    cache = WindowCache(max_rows=25)
+    index = cache.scope("m", "page", 1)
+    assert cache.scope("m", "page", 1) is index
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(3):
+        cache.put(("m", "page", Grain.DAY, 1, t0 + timedelta(days=i)), _rows(index, 10, t0))
+    stats = cache.stats()
+    assert (stats.windows, stats.rows) == (2, 20)  # the oldest was evicted
+    assert cache.get(("m", "page", Grain.DAY, 1, t0), index) is None
+    assert cache.get(("m", "page", Grain.DAY, 1, t0 + timedelta(days=2)), index) is not None
+    assert cache.get(("m", "page", Grain.DAY, 1, t0 + timedelta(days=2)), DimsIndex()) is None  # another index
+    assert index.codes([("/p3",), ("/q",)]).tolist() == [3, 10]
+    small = WindowCache(max_rows=100, max_scope_values=5)
+    scope = small.scope("m", "page", 1)
+    small.put(("m", "page", Grain.DAY, 1, t0), _rows(scope, 10, t0))
+    fresh = small.scope("m", "page", 1)  # the index outgrew its bound: replaced, its windows dropped
+    assert fresh is not scope
+    assert small.stats().windows == 0
+    off = WindowCache(0)
+    off.put(("m", "page", Grain.DAY, 1, t0), _rows(off.scope("m", "page", 1), 1, t0))
+    assert not off.enabled
+    assert off.stats().windows == 0
+
+
+def test_rows_of_the_helper_are_rollup_rows() -> None:
+    row = rollup_row("m", "page", Grain.DAY, datetime(2026, 1, 1, tzinfo=UTC), ("/x",), computed_at=NOW)
+    assert isinstance(row, RollupRow)
+    assert row.computed_at == NOW
