@@ -18,6 +18,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gnomon.cli.admin_cmd",
     "gnomon.cli.collector_cmd",
     "gnomon.cli.send_cmd",
+    "gnomon.cli.aggregator_cmd",
+    "gnomon.cli.query_cmd",
+    "gnomon.cli.up_cmd",
+    "gnomon.cli.web_cmd",
 )
 
 Handler = Callable[[argparse.Namespace], int]
