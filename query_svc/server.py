@@ -30,6 +30,7 @@ from gnomon.telemetry import Telemetry
 from gnomon.v1 import query_pb2_grpc
 from query_svc.auth import QUERY_SERVICE, ReadTokenInterceptor
 from query_svc.engine import EngineConfig, QueryEngine
+from query_svc.ga4 import GA4_SERVICE, add_ga4_service
 from query_svc.metrics import QueryMetrics
 from query_svc.servicer import TRACER_NAME, QueryServicer
 from query_svc.settings import QuerySettings
@@ -133,16 +134,18 @@ def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer
         on_cache_lookup=metrics.cache_lookup,
     )
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="query")
+    keys = KeyCache(deps.control, settings.auth_cache_ttl_s)
     server = grpc.server(
         pool,
-        interceptors=[ReadTokenInterceptor(KeyCache(deps.control, settings.auth_cache_ttl_s))],
+        interceptors=[ReadTokenInterceptor(keys)],
         options=[("grpc.max_send_message_length", MAX_RESPONSE_BYTES)],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(engine, deps.telemetry, metrics), server)
+    add_ga4_service(server, engine, keys, telemetry=deps.telemetry, metrics=metrics)  # same port, same engine
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", QUERY_SERVICE):
+    for name in ("", QUERY_SERVICE, GA4_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([QUERY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     credentials = _credentials(settings)
