@@ -45,10 +45,6 @@ def realtime_seed(now: datetime) -> list[RawEvent]:
     ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "browser: drives Chromium or node (needs `make setup`: npm ci in dashboard/, /usr/bin/chromium)"
-    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
