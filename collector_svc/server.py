@@ -15,12 +15,10 @@ answered, one cut off gets no ACK (the client retries; dedup downstream keeps it
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -35,6 +33,7 @@ from collector_svc.validation import MAX_BATCH_BYTES
 from gnomon.control.admin_service import ADMIN_SERVICE, AdminServicer, AdminTokenInterceptor
 from gnomon.control.port import ControlStore
 from gnomon.eventlog.port import EventLog
+from gnomon.grpc_server import DrainingServer, server_credentials
 from gnomon.telemetry import Telemetry
 from gnomon.v1 import admin_pb2_grpc
 
@@ -57,56 +56,8 @@ class CollectorDeps:
     clock: Callable[[], datetime] = field(default=utc_now)  # UTC-aware "now", injectable for tests
 
 
-class CollectorServer(grpc.Server):
-    """A grpc.Server whose `stop` reports NOT_SERVING before draining, and frees its threads afterwards."""
-
-    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer, pool: ThreadPoolExecutor) -> None:
-        self._server = server
-        self._health = health_servicer
-        self._pool = pool
-
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
-
-    def add_registered_method_handlers(
-        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
-    ) -> None:
-        self._server.add_registered_method_handlers(service_name, method_handlers)
-
-    def add_insecure_port(self, address: str) -> int:
-        return self._server.add_insecure_port(address)
-
-    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
-        return self._server.add_secure_port(address, server_credentials)
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self, grace: float | None) -> threading.Event:
-        """Report NOT_SERVING, refuse new calls, let in-flight ones run up to `grace` s. Non-blocking."""
-        self._health.enter_graceful_shutdown()
-        stopped = self._server.stop(grace)
-
-        def release_threads() -> None:
-            stopped.wait()
-            self._pool.shutdown(wait=False)
-
-        threading.Thread(target=release_threads, name="collector-stop", daemon=True).start()
-        return stopped
-
-    def wait_for_termination(self, timeout: float | None = None) -> bool:
-        return self._server.wait_for_termination(timeout)
-
-
-def _credentials(settings: CollectorSettings) -> grpc.ServerCredentials | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
-        root_certificates=ca,
-        require_client_auth=ca is not None,
-    )
+class CollectorServer(DrainingServer):
+    """The collector's server: drains in-flight batches on `stop` (see DrainingServer)."""
 
 
 def create_server(settings: CollectorSettings, deps: CollectorDeps) -> tuple[CollectorServer, int]:
@@ -145,7 +96,7 @@ def create_server(settings: CollectorSettings, deps: CollectorDeps) -> tuple[Col
         [*services, health.SERVICE_NAME, reflection.SERVICE_NAME],
         server,
     )
-    credentials = _credentials(settings)
+    credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     try:
         if credentials is None:
             port = server.add_insecure_port(settings.address)

@@ -11,12 +11,10 @@ stop routing), then refuses new calls and lets calls in flight finish for up to 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -25,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from aggregator.eventstore import EventStore
 from collector_svc.auth import KeyCache
 from gnomon.control.port import ControlStore
+from gnomon.grpc_server import DrainingServer, server_credentials
 from gnomon.rollups import RollupStore, VersionRegistry
 from gnomon.telemetry import Telemetry
 from gnomon.v1 import query_pb2_grpc
@@ -55,60 +54,14 @@ class QueryDeps:
     clock: Callable[[], datetime] = field(default=utc_now)  # UTC-aware "now", injectable for tests
 
 
-class QueryServer(grpc.Server):
-    """A grpc.Server whose `stop` reports NOT_SERVING before draining, and frees its threads afterwards.
-    `engine` is exposed for introspection (cache statistics)."""
+class QueryServer(DrainingServer):
+    """The query service's server (see DrainingServer); `engine` is exposed for introspection (cache statistics)."""
 
     def __init__(
         self, server: grpc.Server, health_servicer: health.HealthServicer, pool: ThreadPoolExecutor, engine: QueryEngine
     ) -> None:
-        self._server = server
-        self._health = health_servicer
-        self._pool = pool
+        super().__init__(server, health_servicer, pool)
         self.engine = engine
-
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
-
-    def add_registered_method_handlers(
-        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
-    ) -> None:
-        self._server.add_registered_method_handlers(service_name, method_handlers)
-
-    def add_insecure_port(self, address: str) -> int:
-        return self._server.add_insecure_port(address)
-
-    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
-        return self._server.add_secure_port(address, server_credentials)
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self, grace: float | None) -> threading.Event:
-        """Report NOT_SERVING, refuse new calls, let in-flight ones run up to `grace` s. Non-blocking."""
-        self._health.enter_graceful_shutdown()
-        stopped = self._server.stop(grace)
-
-        def release_threads() -> None:
-            stopped.wait()
-            self._pool.shutdown(wait=False)
-
-        threading.Thread(target=release_threads, name="query-stop", daemon=True).start()
-        return stopped
-
-    def wait_for_termination(self, timeout: float | None = None) -> bool:
-        return self._server.wait_for_termination(timeout)
-
-
-def _credentials(settings: QuerySettings) -> grpc.ServerCredentials | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
-        root_certificates=ca,
-        require_client_auth=ca is not None,
-    )
 
 
 def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer, int]:
@@ -148,7 +101,7 @@ def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer
     for name in ("", QUERY_SERVICE, GA4_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([QUERY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    credentials = _credentials(settings)
+    credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     try:
         if credentials is None:
             port = server.add_insecure_port(settings.address)
