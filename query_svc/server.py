@@ -64,13 +64,9 @@ class QueryServer(DrainingServer):
         self.engine = engine
 
 
-def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer, int]:
-    """Build the server and bind its port (port 0 picks a free one); call `start()` on the result.
-
-    Raises RuntimeError when the address cannot be bound.
-    """
-    metrics = QueryMetrics(deps.telemetry)
-    engine = QueryEngine(
+def build_engine(settings: QuerySettings, deps: QueryDeps, metrics: QueryMetrics) -> QueryEngine:
+    """The query engine every front end (gRPC, GA4, gRPC-web) serves from, configured from settings."""
+    return QueryEngine(
         deps.store,
         deps.registry,
         deps.control,
@@ -86,6 +82,15 @@ def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer
         tracer=deps.telemetry.tracer(TRACER_NAME),
         on_cache_lookup=metrics.cache_lookup,
     )
+
+
+def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer, int]:
+    """Build the server and bind its port (port 0 picks a free one); call `start()` on the result.
+
+    Raises RuntimeError when the address cannot be bound.
+    """
+    metrics = QueryMetrics(deps.telemetry)
+    engine = build_engine(settings, deps, metrics)
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="query")
     keys = KeyCache(deps.control, settings.auth_cache_ttl_s)
     server = grpc.server(

@@ -26,11 +26,10 @@ from starlette.routing import Mount, Route
 
 from collector_svc.auth import KeyCache
 from query_svc.auth import QUERY_SERVICE, ReadTokenInterceptor
-from query_svc.engine import EngineConfig, QueryEngine
+from query_svc.engine import QueryEngine
 from query_svc.metrics import QueryMetrics
-from query_svc.server import QueryDeps
-from query_svc.servicer import TRACER_NAME, QueryServicer
-from query_svc.settings import QuerySettings
+from query_svc.server import QueryDeps, build_engine
+from query_svc.servicer import QueryServicer
 from query_svc.web.bridge import QueryBridge
 from query_svc.web.connect import QueryServiceConnectApp
 from query_svc.web.settings import WebSettings
@@ -49,25 +48,6 @@ CORS_ALLOW_HEADERS: Final = (
 )
 CORS_EXPOSE_HEADERS: Final = ("grpc-status", "grpc-message", "grpc-status-details-bin")
 CORS_MAX_AGE_S: Final = 7200
-
-
-def build_engine(settings: QuerySettings, deps: QueryDeps, metrics: QueryMetrics) -> QueryEngine:
-    """The query engine as `query_svc.server.create_server` configures it."""
-    return QueryEngine(
-        deps.store,
-        deps.registry,
-        deps.control,
-        event_store=deps.event_store,
-        config=EngineConfig(
-            max_limit=settings.max_limit,
-            cache_entries=settings.cache_entries,
-            cache_ttl_s=settings.cache_ttl_s,
-            key_events=settings.key_events,
-        ),
-        clock=deps.clock,
-        tracer=deps.telemetry.tracer(TRACER_NAME),
-        on_cache_lookup=metrics.cache_lookup,
-    )
 
 
 @dataclass
