@@ -37,16 +37,14 @@ What is counted (processing version 1):
 Performance: events are factorized once (integer codes per column), sorted once by (client, time), and every
 cube/grain is a handful of numpy passes (bincount over dense integer keys); unique users go through the
 vectorized HLL builder (`aggregator.hll`) when it is importable (`_sketches_for_groups` is the single switch).
-`aggregate_day` returns columns (`DayRollups`); `compute_day` materializes `RollupRow`s from them.
+`aggregate_day` returns columns (`aggregator.rows.DayRollups`); `compute_day` materializes `RollupRow`s from them
+(`DayRollups.rows`), `DayRollups.columns` gives column blocks for the SQLite store's `write_columns`.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, cached_property
 from types import ModuleType
@@ -58,21 +56,17 @@ import pandas as pd
 
 from aggregator import frame as f
 from aggregator.cubes import Cube, CubeSet, Scope
+from aggregator.rows import CubeBlock, DayRollups, Encoded
 from aggregator.sessions import Sessions, engaged, event_order, sessionize
-from aggregator.timezones import US_PER_HOUR, day_bounds_us, from_us, hour_window_index, to_us, zone_info
+from aggregator.timezones import US_PER_HOUR, day_bounds_us, from_us, hour_window_index, zone_info
 from gnomon.rollups.model import (
-    METRIC_FIELDS,
     Grain,
-    Metrics,
-    RollupKey,
     RollupRow,
     require_name,
-    require_utc,
-    require_version,
-    restore_row,
-    truncate_ms,
 )
 from gnomon.rollups.sketches import EMPTY_SKETCH, SKETCH_LG_K, new_sketch, serialize_sketch
+
+__all__ = ["CubeBlock", "DayRollups", "aggregate_day", "compute_day"]
 
 I64 = npt.NDArray[np.int64]
 IntP = npt.NDArray[np.intp]
@@ -89,149 +83,6 @@ REQUIRED_COLUMNS: Final = (
     f.MERCHANT_ID, f.EVENT_ID, f.NAME, f.EVENT_TIME_US, f.CLIENT_ID, f.REVENUE_MICROS, f.CURRENCY, f.IS_BOT,
 )  # fmt: skip
 _DENSE_EXTRA: Final = 1 << 16
-
-
-# ----------------------------------------------------------------------------------------------- output
-
-
-@dataclass(frozen=True)
-class CubeBlock:
-    """The rows of one cube and grain, as columns (row i: window_start_us[i], dims[i], metrics[i])."""
-
-    cube: Cube
-    grain: Grain
-    window_start_us: I64
-    window_end_us: I64
-    dims: list[tuple[str, ...]]
-    events: I64
-    pageviews: I64
-    sessions: I64
-    engaged_sessions: I64
-    bounces: I64
-    session_duration_ms: I64
-    revenue_micros: I64
-    key_events: I64
-    users: list[bytes]
-    new_users: list[bytes]
-
-    def __len__(self) -> int:
-        return len(self.dims)
-
-    def counters(self) -> tuple[I64, ...]:
-        """The counter columns in `Metrics` field order."""
-        return (
-            self.events,
-            self.pageviews,
-            self.sessions,
-            self.engaged_sessions,
-            self.bounces,
-            self.session_duration_ms,
-            self.revenue_micros,
-            self.key_events,
-        )
-
-
-@dataclass(frozen=True)
-class DayRollups:
-    """Every rollup of one (merchant, local day) as columns; `rows()` materializes `RollupRow`s."""
-
-    merchant_id: str
-    zone: str
-    day: date
-    day_start_us: int
-    day_end_us: int
-    blocks: tuple[CubeBlock, ...]
-
-    def __len__(self) -> int:
-        return sum(len(block) for block in self.blocks)
-
-    def rows(self, *, version: int, computed_at: datetime, closed_before: datetime) -> list[RollupRow]:
-        """Every row, stamped with processing `version` and `computed_at`; `provisional` when the window ends
-        after `closed_before`. Raises RollupInvalid for an invalid version or naive datetimes.
-
-        Rows are built like `model.restore_row` does (no per-row re-validation): every field was validated in
-        bulk (merchant id and cube names once, dims are str tuples, counters int64, window starts whole UTC
-        seconds). Garbage collection is paused meanwhile (the objects are acyclic).
-        """
-        version = require_version(version)
-        at = truncate_ms(require_utc(computed_at, "computed_at"))
-        closed_us = to_us(require_utc(closed_before, "closed_before"))
-        out: list[RollupRow] = []
-        starts: dict[int, datetime] = {}
-        with _gc_paused():  # millions of acyclic objects: generational GC passes would dominate
-            for block in self.blocks:
-                if not len(block):
-                    continue
-                window_starts = []
-                for us in block.window_start_us.tolist():
-                    start = starts.get(us)
-                    if start is None:
-                        start = starts[us] = from_us(us)
-                    window_starts.append(start)
-                provisional = (block.window_end_us > closed_us).tolist()
-                metrics = zip(*(c.tolist() for c in block.counters()), block.users, block.new_users, strict=True)
-                merchant, cube, grain = self.merchant_id, block.cube.name, block.grain
-                out.extend(
-                    _make_row(merchant, cube, grain, ws, dims, version, m, prov, at)
-                    for ws, dims, m, prov in zip(window_starts, block.dims, metrics, provisional, strict=True)
-                )
-        return out
-
-
-def _row_maker() -> Callable[[str, str, Grain, datetime, tuple[str, ...], int, Any, bool, datetime], RollupRow]:
-    """`model.restore_row`, about 1.8x faster: the frozen dataclasses' slots are set through their descriptors.
-    Falls back to `restore_row` itself if the model's fields are not the ones this was written for."""
-    layout = {
-        RollupKey: ("merchant_id", "cube", "grain", "window_start", "dims", "version"),
-        Metrics: METRIC_FIELDS,
-        RollupRow: ("key", "metrics", "provisional", "computed_at"),
-    }
-    if any(tuple(x.name for x in fields(cls)) != names for cls, names in layout.items()):
-        return restore_row
-    key_set = [getattr(RollupKey, name).__set__ for name in layout[RollupKey]]
-    metric_set = [getattr(Metrics, name).__set__ for name in METRIC_FIELDS]
-    row_set = [getattr(RollupRow, name).__set__ for name in layout[RollupRow]]
-    k0, k1, k2, k3, k4, k5 = key_set
-    m0, m1, m2, m3, m4, m5, m6, m7, m8, m9 = metric_set
-    r0, r1, r2, r3 = row_set
-    new = object.__new__
-
-    def make(
-        merchant_id: str,
-        cube: str,
-        grain: Grain,
-        window_start: datetime,
-        dims: tuple[str, ...],
-        version: int,
-        metrics: Any,
-        provisional: bool,
-        computed_at: datetime,
-    ) -> RollupRow:
-        key = new(RollupKey)
-        k0(key, merchant_id), k1(key, cube), k2(key, grain), k3(key, window_start), k4(key, dims), k5(key, version)
-        e0, e1, e2, e3, e4, e5, e6, e7, e8, e9 = metrics
-        values = new(Metrics)
-        m0(values, e0), m1(values, e1), m2(values, e2), m3(values, e3), m4(values, e4)
-        m5(values, e5), m6(values, e6), m7(values, e7), m8(values, e8), m9(values, e9)
-        row = new(RollupRow)
-        r0(row, key), r1(row, values), r2(row, provisional), r3(row, computed_at)
-        return row
-
-    return make
-
-
-_make_row = _row_maker()
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ----------------------------------------------------------------------------------------------- API
@@ -338,6 +189,18 @@ class _Items:
     def take(self, rows: IntP) -> _Items:
         return _Items(self.codes[rows], self.table)
 
+    @cached_property
+    def changes(self) -> Bool:
+        """changes[i]: row i + 1 holds another item than row i (computed once: every cube's sketches ask)."""
+        return np.not_equal(self.codes[1:], self.codes[:-1])
+
+    def coupon_codes(self, hll: ModuleType) -> IntP:
+        """Per row, the code of its item's coupon in `self.table.coupons(hll).values` (computed once)."""
+        cached: IntP | None = self.__dict__.get("_coupon_codes")
+        if cached is None:
+            cached = self.__dict__["_coupon_codes"] = self.table.coupons(hll).codes[self.codes]
+        return cached
+
 
 @dataclass
 class _ItemTable:
@@ -350,62 +213,6 @@ class _ItemTable:
         if self._coupons is None:
             self._coupons = hll.hash_items(self.values)
         return self._coupons
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    """A cube's dimension values as one integer code per event in [0, size)."""
-
-    codes: I64
-    size: int
-    labels_of_dims: tuple[Obj, ...]  # per dimension: code -> label
-    radices: tuple[int, ...]
-    uniques: I64 | None  # mixed-radix value of each code when factorized, None when the code is that value
-
-    def components(self, codes: I64) -> list[I64]:
-        """Per dimension, the label codes of combined `codes`."""
-        values = codes if self.uniques is None else self.uniques[codes]
-        out: list[I64] = []
-        for radix in reversed(self.radices[1:]):
-            out.append(values % radix)
-            values = values // radix
-        out.append(values)
-        return out[::-1] if self.radices else []
-
-    def labels(self, codes: I64) -> list[tuple[str, ...]]:
-        if not self.radices:
-            return [()] * int(codes.size)
-        columns = [lab[c].tolist() for lab, c in zip(self.labels_of_dims, self.components(codes), strict=True)]
-        return list(zip(*columns, strict=True))
-
-    def code_of(self, dims: tuple[str, ...]) -> int | None:
-        """The code of a dimension tuple, or None when it does not occur."""
-        value = 0
-        for labels, radix, label in zip(self.labels_of_dims, self.radices, dims, strict=True):
-            hit = np.flatnonzero(labels == label)
-            if not hit.size:
-                return None
-            value = value * radix + int(hit[0])
-        if self.uniques is None:
-            return value if value < self.size else None
-        hit = np.flatnonzero(self.uniques == value)
-        return int(hit[0]) if hit.size else None
-
-    @cached_property
-    def sort_rank(self) -> I64:
-        """Rank of every code [0, size) when ordered by its label tuple ascending (computed once)."""
-        codes = np.arange(self.size, dtype=np.int64)
-        if not self.radices:
-            return codes
-        keys = []
-        for labels, comp in zip(self.labels_of_dims, self.components(codes), strict=True):
-            rank = np.empty(labels.size, dtype=np.int64)
-            rank[np.argsort(labels.astype(str), kind="stable")] = np.arange(labels.size)
-            keys.append(rank[comp])
-        order = np.lexsort(tuple(reversed(keys)))
-        result = np.empty(self.size, dtype=np.int64)
-        result[order] = codes
-        return result
 
 
 @dataclass
@@ -444,15 +251,15 @@ class _DayEvents:
             cached = self._columns[name] = (codes[self.rows], labels)
         return cached
 
-    def encode(self, cube: Cube) -> _Encoded:
+    def encode(self, cube: Cube) -> Encoded:
         n = self.n
         if not cube.dimensions:
-            return _Encoded(np.zeros(n, dtype=np.int64), 1, (), (), None)
+            return Encoded(np.zeros(n, dtype=np.int64), 1, (), (), None)
         columns = [self.column(d) for d in cube.dimensions]
         radices = tuple(max(1, labels.size) for _, labels in columns)
         labels_of_dims = tuple(labels for _, labels in columns)
         if len(columns) == 1:
-            return _Encoded(columns[0][0], radices[0], labels_of_dims, radices, None)
+            return Encoded(columns[0][0], radices[0], labels_of_dims, radices, None)
         size = 1
         for radix in radices:
             size *= radix
@@ -462,9 +269,9 @@ class _DayEvents:
         for (codes, _), radix in zip(columns[1:], radices[1:], strict=True):
             combined = combined * radix + codes
         if size <= max(_DENSE_EXTRA, n // 4):
-            return _Encoded(combined, size, labels_of_dims, radices, None)
+            return Encoded(combined, size, labels_of_dims, radices, None)
         codes_, uniques = pd.factorize(combined)
-        return _Encoded(
+        return Encoded(
             np.asarray(codes_, dtype=np.int64), len(uniques), labels_of_dims, radices, np.asarray(uniques, np.int64)
         )
 
@@ -550,7 +357,7 @@ class _Pairs:
     codes: I64
 
 
-def _session_pairs(day: _DayEvents, encoded: _Encoded, scope: Scope) -> _Pairs:
+def _session_pairs(day: _DayEvents, encoded: Encoded, scope: Scope) -> _Pairs:
     """SESSION scope: each session with its first event's code. EVENT scope: each distinct (session, code),
     sorted by session (so the pairs of a session are contiguous)."""
     sessions = day.sessions
@@ -610,7 +417,7 @@ def _present(groups: _Groups, scope: Scope) -> tuple[I64, Bool]:
     return counts, present
 
 
-def _block(day: _DayEvents, cube: Cube, grain: Grain, encoded: _Encoded, pairs: _Pairs, max_values: int) -> CubeBlock:
+def _block(day: _DayEvents, cube: Cube, grain: Grain, encoded: Encoded, pairs: _Pairs, max_values: int) -> CubeBlock:
     radix = encoded.size
     if grain is Grain.HOUR:
         n_windows = int(day.window_starts_us.size)
@@ -704,7 +511,7 @@ def _metrics(
 
 
 def _cap_mapping(
-    encoded: _Encoded, groups: _Groups, counts: I64, present: Bool, per_window: I64, radix: int, max_values: int
+    encoded: Encoded, groups: _Groups, counts: I64, present: Bool, per_window: I64, radix: int, max_values: int
 ) -> I64:
     """For every group, its key in the capped key space (radix + 1; dim code `radix` is "(other)"): in each window
     with more than `max_values` values, those with the most events (ties: dims ascending) keep their code, the
@@ -758,20 +565,24 @@ def _sketches_for_groups(group_codes: IntP, items: _Items, n_groups: int) -> lis
     if n_groups == 0:
         return []
     groups = np.asarray(group_codes, dtype=np.int64)
+    rows: IntP | None = None
     if groups.size > 1:  # rows come sorted by client: drop consecutive repeats (same images, far fewer rows)
         keep = np.empty(groups.size, dtype=np.bool_)
         keep[0] = True
         np.not_equal(groups[1:], groups[:-1], out=keep[1:])
-        keep[1:] |= items.codes[1:] != items.codes[:-1]
+        keep[1:] |= items.changes
         if not keep.all():
             rows = np.flatnonzero(keep)
-            groups, items = groups[rows], items.take(rows)
+            groups = groups[rows]
     hll = _hll_module()
     if hll is not None:
-        table = items.table.coupons(hll)  # hll.Coupons of the distinct items: (codes, coupon values)
-        coupons = hll.Coupons(table.codes[items.codes], table.values)
+        # hll.Coupons of the rows: coupon codes into the distinct items' coupon values (items hashed once a day)
+        codes = items.coupon_codes(hll)
+        coupons = hll.Coupons(codes if rows is None else codes[rows], items.table.coupons(hll).values)
         built: list[bytes] = hll.build_sketches(groups, coupons, n_groups, lg_k=SKETCH_LG_K)
         return built
+    if rows is not None:
+        items = items.take(rows)
     n_items = max(1, int(items.table.values.size))
     out = [EMPTY_SKETCH] * n_groups
     pairs = np.asarray(pd.unique(groups * n_items + items.codes), dtype=np.int64)  # distinct (group, item)

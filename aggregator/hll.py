@@ -414,9 +414,17 @@ def _hll_images(out: list[bytes], gids: I64, cnt: I64, coupons: U32, lg_k: int, 
             out[gid] = image
 
 
-def _value_histograms(registers: npt.NDArray[np.uint8]) -> I64:
-    """(m, 64) counts of each register value per row of the (m, k) register matrix."""
-    m = registers.shape[0]
+def _value_histograms(registers: npt.NDArray[np.uint8], *, sparse: bool = False) -> I64:
+    """(m, 64) counts of each register value per row of the (m, k) register matrix. `sparse`: bin only the
+    nonzero registers (the zeros of a row are k minus the rest), about 3x faster when most registers are 0, as
+    at promotion (at most T of k set)."""
+    m, k = registers.shape
+    if sparse:
+        flat = registers.reshape(-1)
+        nonzero = np.flatnonzero(flat)
+        hist = np.bincount((nonzero // k) * 64 + flat[nonzero], minlength=m * 64).reshape(m, 64)
+        hist[:, 0] = k - hist[:, 1:].sum(axis=1)
+        return hist
     index = registers.astype(np.int64) + (np.arange(m, dtype=np.int64) * 64)[:, None]
     return np.bincount(index.ravel(), minlength=m * 64).reshape(m, 64)
 
@@ -476,7 +484,7 @@ def _hip(at_promotion: npt.NDArray[np.uint8], g: I64, flat: I64, value: npt.NDAr
     rg = g[(changes >> np.uint64(12)).view(np.int64)]
     r_old = ((changes >> np.uint64(6)) & np.uint64(63)).view(np.int64)
     r_new = (changes & np.uint64(63)).view(np.int64)
-    hist = _value_histograms(at_promotion)
+    hist = _value_histograms(at_promotion, sparse=True)
     d0 = _KXQ0_UNITS[r_new] - _KXQ0_UNITS[r_old]
     d1 = _KXQ1_UNITS[r_new] - _KXQ1_UNITS[r_old]
     n_changes = np.bincount(rg, minlength=m)

@@ -15,13 +15,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from gnomon.rollups.dims import decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 from gnomon.rollups.model import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_CUBE_CHARS,
+    METRIC_FIELDS,
     Grain,
     RollupRow,
     check_window_rows,
@@ -31,6 +40,7 @@ from gnomon.rollups.model import (
     require_version,
     require_window_start,
     restore_row,
+    truncate_ms,
 )
 from gnomon.rollups.sqlite_db import SqliteDb, bump_data_versions, ceil_s, from_ms, from_s, to_ms, to_s
 
@@ -95,6 +105,98 @@ def _upsert(conn: sqlite3.Connection, params: list[Params]) -> None:
     conn.executemany(_UPSERT_WINDOW, sorted({p[:5] for p in params}))
 
 
+@dataclass(frozen=True)
+class RollupColumns:
+    """Rows of one (merchant, cube, grain, version) as columns, for `SqliteRollupStore.write_columns`: row i has
+    window start `window_start_s[i]` (Unix seconds), `dims[i]`, counter `counters[j][i]` for the j-th counter
+    of `model.METRIC_FIELDS` (events .. key_events), sketches `users[i]` / `new_users[i]` and `provisional[i]`;
+    every row is stamped `computed_at`."""
+
+    merchant_id: str
+    cube: str
+    grain: Grain
+    version: int
+    window_start_s: npt.NDArray[np.int64]
+    dims: Sequence[tuple[str, ...]]
+    counters: tuple[npt.NDArray[np.int64], ...]
+    users: Sequence[bytes]
+    new_users: Sequence[bytes]
+    provisional: npt.NDArray[np.bool_]
+    computed_at: datetime
+
+    def __len__(self) -> int:
+        return len(self.dims)
+
+
+_N_COUNTERS = len(METRIC_FIELDS) - 2  # the fields before users, new_users
+_MIN_S, _MAX_S = to_s(datetime.min.replace(tzinfo=UTC)), to_s(datetime.max.replace(tzinfo=UTC, microsecond=0))
+
+
+def _int_column(values: Any, name: str, n: int, low: int, high: int) -> list[int]:
+    """`values` (an integer array of length n, within [low, high]) as Python ints; else RollupInvalid."""
+    arr = np.asarray(values)
+    if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or n == 0):
+        raise RollupInvalid(f"{name} must be {n} integers, got {arr.dtype} of shape {arr.shape}")
+    if n and (int(arr.min()) < low or int(arr.max()) > high):
+        raise RollupInvalid(f"{name} must lie in [{low}, {high}]")
+    out: list[int] = arr.astype(np.int64).tolist()
+    return out
+
+
+def _column_params(block: RollupColumns) -> tuple[Iterator[Params], list[Params], int]:
+    """(`_UPSERT` parameters (lazy: every column is validated, executemany builds one tuple at a time),
+    `_UPSERT_WINDOW` parameters, row count) of a column block; raises RollupInvalid when it is malformed.
+    Validates in bulk what `Metrics` / `RollupKey` validate per row, with the same bounds."""
+    if type(block) is not RollupColumns:
+        raise RollupInvalid(f"blocks must be RollupColumns, got {type(block).__name__}")
+    merchant = require_name(block.merchant_id, "merchant_id")
+    cube = require_name(block.cube, "cube", MAX_CUBE_CHARS)
+    grain = require_grain(block.grain).value
+    version = require_version(block.version)
+    at_ms = to_ms(truncate_ms(require_utc(block.computed_at, "computed_at")))
+    n = len(block.dims)
+    starts = _int_column(block.window_start_s, "window_start_s", n, _MIN_S, _MAX_S)
+    if len(block.counters) != _N_COUNTERS:
+        raise RollupInvalid(f"counters must hold {_N_COUNTERS} columns, got {len(block.counters)}")
+    counters = [
+        _int_column(c, name, n, INT64_MIN, INT64_MAX) for c, name in zip(block.counters, METRIC_FIELDS, strict=False)
+    ]
+    users, new_users = list(block.users), list(block.new_users)
+    if len(users) != n or len(new_users) != n or not {*map(type, users), *map(type, new_users)} <= {bytes}:
+        raise RollupInvalid(f"users and new_users must be {n} serialized sketches (bytes) each")
+    provisional = np.asarray(block.provisional)
+    if provisional.shape != (n,) or provisional.dtype != np.bool_:
+        raise RollupInvalid(f"provisional must be {n} bools")
+    cache: dict[tuple[str, ...], str] = {}
+    encoded = []
+    for dims in block.dims:
+        if type(dims) is not tuple:
+            raise RollupInvalid(f"dims must be tuples of strings, got {type(dims).__name__}")
+        try:
+            text = cache.get(dims)
+        except TypeError:  # an unhashable value: not a str
+            raise RollupInvalid(f"dimension values must be strings, got {dims!r}") from None
+        if text is None:
+            text = cache[dims] = encode_dims(dims)
+        encoded.append(text)
+    params = zip(
+        repeat(merchant, n),
+        repeat(cube, n),
+        repeat(grain, n),
+        repeat(version, n),
+        starts,
+        encoded,
+        *counters,
+        users,
+        new_users,
+        provisional.astype(np.int64).tolist(),
+        repeat(at_ms, n),
+        strict=True,
+    )
+    windows = [(merchant, cube, grain, version, s) for s in sorted(set(starts))]
+    return params, windows, n
+
+
 class SqliteRollupStore:
     """RollupStore over one SQLite file. Thread-safe; every call blocks (writes until committed)."""
 
@@ -119,6 +221,20 @@ class SqliteRollupStore:
         with self._errors(), self._db.transaction() as conn:
             _upsert(conn, params)
             bump_data_versions(conn, {p[0] for p in params})
+
+    def write_columns(self, blocks: Sequence[RollupColumns]) -> None:
+        """`write` of the rows held by column `blocks` (SQLite adapter only; same semantics: overwrite by key, last
+        occurrence wins, one transaction, data versions advanced), without materializing a `RollupRow` per row.
+        Raises RollupInvalid for a malformed block (nothing is written), RollupUnavailable as `write`."""
+        prepared = [_column_params(block) for block in blocks]  # validates every block before writing any
+        if not any(n for _, _, n in prepared):
+            return
+        with self._errors(), self._db.transaction() as conn:
+            for params, windows, n in prepared:
+                if n:
+                    conn.executemany(_UPSERT, params)
+                    conn.executemany(_UPSERT_WINDOW, windows)
+            bump_data_versions(conn, {block.merchant_id for block in blocks if len(block)})
 
     def replace_window(
         self,

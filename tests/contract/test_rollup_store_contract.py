@@ -35,7 +35,7 @@ from gnomon.rollups import (
 from gnomon.rollups.cql_engine import CqlEngine
 from gnomon.rollups.cql_store import CqlRollupStore
 from gnomon.rollups.cql_versions import CqlVersionRegistry
-from gnomon.rollups.sqlite_store import ROLLUPS_FILE_NAME, SqliteRollupStore
+from gnomon.rollups.sqlite_store import ROLLUPS_FILE_NAME, RollupColumns, SqliteRollupStore
 from gnomon.rollups.sqlite_versions import SqliteVersionRegistry
 from tests.conftest import RealEngines
 
@@ -483,3 +483,98 @@ def test_write_throughput_100k_rows(backend: Backend, capsys: pytest.CaptureFixt
             f"\n[rollups/{backend.name}] write 100k rows: {len(rows) / elapsed:,.0f} rows/s ({elapsed:.2f} s);"
             f" read back: {len(back) / read_elapsed:,.0f} rows/s ({read_elapsed:.2f} s)"
         )
+
+
+# -- SQLite only: the columnar write path -------------------------------------------------------------------------
+
+
+def _columns(rows: Sequence[RollupRow]) -> list[RollupColumns]:
+    """`rows` as one RollupColumns per (merchant, cube, grain, version, computed_at), in row order."""
+    import numpy as np
+
+    from gnomon.rollups.model import COUNTER_FIELDS
+    from gnomon.rollups.sqlite_db import to_s
+
+    groups: dict[tuple[str, str, Grain, int, datetime], list[RollupRow]] = {}
+    for r in rows:
+        k = r.key
+        groups.setdefault((k.merchant_id, k.cube, k.grain, k.version, r.computed_at), []).append(r)
+    return [
+        RollupColumns(
+            merchant_id=merchant,
+            cube=cube,
+            grain=grain,
+            version=version,
+            window_start_s=np.asarray([to_s(r.key.window_start) for r in rs], dtype=np.int64),
+            dims=[r.key.dims for r in rs],
+            counters=tuple(np.asarray([getattr(r.metrics, n) for r in rs], dtype=np.int64) for n in COUNTER_FIELDS),
+            users=[r.metrics.users for r in rs],
+            new_users=[r.metrics.new_users for r in rs],
+            provisional=np.asarray([r.provisional for r in rs], dtype=np.bool_),
+            computed_at=at,
+        )
+        for (merchant, cube, grain, version, at), rs in groups.items()
+    ]
+
+
+def test_sqlite_write_columns_equals_write(tmp_path: Path) -> None:
+    by_rows = SqliteRollupStore(tmp_path / "rows.sqlite3")
+    by_columns = SqliteRollupStore(tmp_path / "columns.sqlite3")
+    try:
+        m = _mid()
+        rows = [
+            row(m, T0 + timedelta(hours=h), (f"/p{i}", 'ü"\\\x01'), cube="page", events=i + h, provisional=h == 2)
+            for h in range(3)
+            for i in range(4)
+        ]
+        rows += [row(m, T0, events=1), row(m, T0, events=2), row(m, T0, grain=D, version=2)]  # last one wins
+        rows += [row(m, T0, (f"/p{i}", "x"), cube="page", users=sketch_of(f"u{j}" for j in range(i * 500)))
+                 for i in range(3)]  # fmt: skip
+        by_rows.write(rows)
+        assert by_columns.data_version(m) == 0
+        by_columns.write_columns(_columns(rows))
+        assert by_columns.data_version(m) > 0
+        by_columns.write_columns([])
+        for cube, grain, version in (("page", H, 1), ("total", H, 1), ("total", D, 2)):
+            args = (m, cube, grain, T0 - timedelta(days=1), T0 + timedelta(days=1), version)
+            assert by_columns.read(*args) == by_rows.read(*args)
+            assert by_columns.windows(*args) == by_rows.windows(*args)
+        assert [r.metrics.events for r in by_columns.read(m, "total", H, T0, T0 + timedelta(hours=1), 1)] == [2]
+    finally:
+        by_rows.close()
+        by_columns.close()
+
+
+def test_sqlite_write_columns_rejects_malformed_blocks_and_writes_nothing(tmp_path: Path) -> None:
+    import numpy as np
+
+    store = SqliteRollupStore(tmp_path / ROLLUPS_FILE_NAME)
+    try:
+        m = _mid()
+        good = _columns([row(m, T0, ("/a",), cube="page"), row(m, T0, ("/b",), cube="page")])[0]
+        bad_blocks = [
+            replace(good, merchant_id=""),
+            replace(good, cube=""),
+            replace(good, grain="week"),  # type: ignore[arg-type]
+            replace(good, version=0),
+            replace(good, computed_at=datetime(2026, 1, 1)),  # noqa: DTZ001
+            replace(good, window_start_s=good.window_start_s[:1]),
+            replace(good, window_start_s=good.window_start_s.astype(np.float64)),
+            replace(good, dims=[("/a",), ["/b"]]),  # type: ignore[list-item]
+            replace(good, dims=[("/a",), (1,)]),  # type: ignore[list-item]
+            replace(good, dims=[("/a",), (["/b"],)]),  # type: ignore[list-item]
+            replace(good, counters=good.counters[:-1]),
+            replace(good, counters=(good.counters[0].astype(np.float64), *good.counters[1:])),
+            replace(good, users=[b"", "x"]),  # type: ignore[list-item]
+            replace(good, new_users=good.new_users[:1]),
+            replace(good, provisional=np.asarray([0, 1])),
+        ]
+        for bad in bad_blocks:
+            with pytest.raises(RollupInvalid):
+                store.write_columns([good, bad])
+        with pytest.raises(RollupInvalid):
+            store.write_columns([row(m, T0)])  # type: ignore[list-item]
+        assert store.read(m, "page", H, T0, T0 + timedelta(hours=1), 1) == []
+        assert store.data_version(m) == 0
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -381,6 +382,45 @@ def test_columns_and_rows_agree() -> None:
     assert len(rows) == len(rollups) == 14 * 3
     assert rows == run(ev, date(2026, 5, 1))
     assert {b.grain for b in rollups.blocks} == {Grain.HOUR, Grain.DAY}
+
+
+def test_columns_written_by_write_columns_equal_rows_written_by_write(tmp_path: Path) -> None:
+    from aggregator.derive import derive
+    from bench.aggregate_compute import synthetic_day
+    from gnomon.rollups.sqlite_store import SqliteRollupStore
+
+    day, zone = date(2026, 3, 10), "America/New_York"
+    ev = derive(synthetic_day(events=20_000, clients=2_000, pages=300, day=day, zone=zone, merchant_id=MERCHANT))
+    rollups = aggregate_day(
+        ev, merchant_id=MERCHANT, zone=zone, day=day, key_events=KEY_EVENTS, cubes=DEFAULT_CUBES, currency="USD",
+        max_values=50,
+    )  # fmt: skip
+    stamp: dict[str, Any] = {
+        "version": 2,
+        "computed_at": COMPUTED_AT,
+        "closed_before": datetime(2026, 3, 10, 18, tzinfo=UTC),
+    }
+    dumps = []
+    for name in ("rows", "columns"):
+        store = SqliteRollupStore(tmp_path / f"{name}.sqlite3")
+        try:
+            if name == "rows":
+                store.write(rollups.rows(**stamp))
+            else:
+                store.write_columns(rollups.columns(**stamp))
+            with store._db.transaction() as conn:
+                dumps.append(
+                    [
+                        conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5").fetchall()
+                        for table in ("rollups", "rollup_windows")
+                    ]
+                )
+        finally:
+            store.close()
+    assert len(dumps[0][0]) == len(rollups)
+    assert {r[16] for r in dumps[0][0]} == {0, 1}  # provisional and closed windows both occur
+    assert any(r[5] == '["(other)"]' for r in dumps[0][0])  # and capped values
+    assert dumps[0] == dumps[1]
 
 
 def test_fallback_sketches_equal_the_vectorized_builder(monkeypatch: pytest.MonkeyPatch) -> None:
