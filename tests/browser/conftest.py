@@ -45,8 +45,6 @@ def realtime_seed(now: datetime) -> list[RawEvent]:
     ]
 
 
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
