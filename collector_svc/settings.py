@@ -12,7 +12,7 @@
 | GNOMON_TRUSTED_PROXIES | (none) | comma-separated CIDRs whose X-Forwarded-For is believed |
 | GNOMON_COLLECTOR_DEDUP_IDS | 500000 | recently accepted event ids kept in memory (0 = off) |
 | GNOMON_COLLECTOR_AUTH_TTL_MS | 30000 | how long a key lookup is cached (revocation delay) |
-| GNOMON_COLLECTOR_ID | host-pid | stamped on every logged batch |
+| GNOMON_COLLECTOR_ID | host-port (port 0: host-pid) | stamped on every batch; names the Pulsar producer |
 | GNOMON_TLS_CERT / GNOMON_TLS_KEY | (none) | PEM files; both or neither; TLS when set |
 | GNOMON_TLS_CLIENT_CA | (none) | PEM CA bundle; when set, clients must present a certificate (mTLS) |
 | GNOMON_ADMIN_TOKEN | (none) | enables AdminService on this server; >= 16 characters |

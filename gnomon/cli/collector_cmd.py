@@ -111,6 +111,11 @@ def settings_from_args(args: argparse.Namespace) -> CollectorSettings:
         if args.processes < 1:
             raise SettingsError("--processes must be >= 1")
         changes["processes"] = args.processes
+    port = changes.get("port", settings.port)
+    if "GNOMON_COLLECTOR_ID" not in os.environ and port != 0:
+        # Stable across restarts of this instance (host + port), so its Pulsar producer name is too: the broker's
+        # deduplication then recognises a restarted producer's sequence ids.
+        changes["collector_id"] = f"{socket.gethostname()}-{port}"
     return replace(settings, **changes) if changes else settings
 
 
