@@ -11,9 +11,6 @@ a revocation takes effect within `ttl_s` on every collector. Secrets are never l
 from __future__ import annotations
 
 import contextvars
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +18,8 @@ import grpc
 
 from collector_svc.errors import PermissionDenied, Unauthenticated, to_status
 from gnomon.control.admin_service import bearer_token
-from gnomon.control.port import ApiKey, ControlStore, KeyKind, hash_secret, looks_like_secret
+from gnomon.control.key_cache import KeyCache
+from gnomon.control.port import KeyKind, looks_like_secret
 
 COLLECTOR_SERVICE = "gnomon.v1.CollectorService"
 _PREFIX = f"/{COLLECTOR_SERVICE}/"
@@ -35,44 +33,6 @@ def current_merchant() -> str:
     if merchant is None:
         raise Unauthenticated("no authenticated merchant for this call")
     return merchant
-
-
-class KeyCache:
-    """TTL + LRU cache in front of `ControlStore.lookup_secret`. Thread-safe.
-
-    `lookup` blocks on the store on a miss and lets ControlUnavailable through.
-    """
-
-    def __init__(
-        self,
-        store: ControlStore,
-        ttl_s: float,
-        max_entries: int = 100_000,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._store = store
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._now = monotonic
-        self._entries: OrderedDict[bytes, tuple[float, ApiKey | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def lookup(self, secret: str) -> ApiKey | None:
-        digest = hash_secret(secret)
-        now = self._now()
-        with self._lock:
-            hit = self._entries.get(digest)
-            if hit is not None and hit[0] > now:
-                self._entries.move_to_end(digest)
-                return hit[1]
-        key = self._store.lookup_secret(secret)
-        if self._ttl > 0:
-            with self._lock:
-                self._entries[digest] = (now + self._ttl, key)
-                self._entries.move_to_end(digest)
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
-        return key
 
 
 def authenticate(cache: KeyCache, metadata: Any) -> str:

@@ -24,13 +24,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from collector_svc.auth import COLLECTOR_SERVICE, KeyCache, WriteKeyInterceptor
+from collector_svc.auth import COLLECTOR_SERVICE, WriteKeyInterceptor
 from collector_svc.handler import BatchHandler
 from collector_svc.metrics import CollectorMetrics
 from collector_svc.servicer import CollectorServicer
 from collector_svc.settings import CollectorSettings
 from collector_svc.validation import MAX_BATCH_BYTES
 from gnomon.control.admin_service import ADMIN_SERVICE, AdminServicer, AdminTokenInterceptor
+from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import ControlStore
 from gnomon.eventlog.port import EventLog
 from gnomon.grpc_server import DrainingServer, server_credentials

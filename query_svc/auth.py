@@ -18,8 +18,8 @@ from typing import Any
 
 import grpc
 
-from collector_svc.auth import KeyCache
 from gnomon.control.admin_service import bearer_token
+from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import KeyKind, looks_like_secret
 from query_svc.errors import PermissionDenied, Unauthenticated, to_status
 

@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aggregator.eventstore import EventStore
-from collector_svc.auth import KeyCache
+from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import ControlStore
 from gnomon.grpc_server import DrainingServer, server_credentials
 from gnomon.rollups import RollupStore, VersionRegistry

@@ -28,7 +28,7 @@ import grpc
 from google.analytics.data_v1beta.types import analytics_data_api as api
 from opentelemetry import trace
 
-from collector_svc.auth import KeyCache
+from gnomon.control.key_cache import KeyCache
 from gnomon.telemetry import Telemetry, context_from_metadata
 from query_svc.auth import authenticate
 from query_svc.engine import QueryEngine

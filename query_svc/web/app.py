@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from collector_svc.auth import KeyCache
+from gnomon.control.key_cache import KeyCache
 from query_svc.auth import QUERY_SERVICE, ReadTokenInterceptor
 from query_svc.engine import QueryEngine
 from query_svc.metrics import QueryMetrics

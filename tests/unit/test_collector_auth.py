@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collector_svc.auth import KeyCache, authenticate
+from collector_svc.auth import authenticate
 from collector_svc.errors import PermissionDenied, Unauthenticated
 from gnomon.control import ApiKey, KeyKind, SqliteControlStore
+from gnomon.control.key_cache import KeyCache
 
 
 class Clock:
