@@ -6,6 +6,7 @@ engines that are already running, and stops them at the end only if this session
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -40,7 +41,7 @@ def real_engines() -> Iterator[RealEngines]:
     if not already_up:
         done = gnomon_cli("engines", "up")
         assert done.returncode == 0, f"`gnomon engines up` failed:\n{done.stdout}\n{done.stderr}"
-    settings = CommonSettings.from_env({"GNOMON_ENGINES": "real"})
+    settings = CommonSettings.from_env({**os.environ, "GNOMON_ENGINES": "real"})  # keeps port overrides
     yield RealEngines(layout=layout, settings=settings, started_by_session=not already_up)
     if not already_up:
         gnomon_cli("engines", "down")
