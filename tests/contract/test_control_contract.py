@@ -33,7 +33,7 @@ from tests.conftest import RealEngines
 SECRET_RE = re.compile(r"gn_([wr])_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cql_store(real_engines: RealEngines) -> Iterator[ControlStore]:
     cql = real_engines.settings.cql
     keyspace = f"gnomon_control_test_{uuid.uuid4().hex[:10]}"

@@ -44,7 +44,7 @@ class Backend:
     reopen: Callable[[], EventStore]  # another store over the same storage
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def eventstore_engine(real_engines: RealEngines) -> Iterator[CqlEngine]:
     cql = replace(real_engines.settings.cql, replication_factor=1)
     engine = CqlEngine(cql, keyspace=f"gnomon_events_test_{uuid.uuid4().hex[:10]}")

@@ -52,7 +52,7 @@ class Backend:
     registry: VersionRegistry
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cql_engine(real_engines: RealEngines) -> Iterator[CqlEngine]:
     cql = replace(real_engines.settings.cql, replication_factor=1)
     engine = CqlEngine(cql, keyspace=f"gnomon_rollups_test_{uuid.uuid4().hex[:10]}")
