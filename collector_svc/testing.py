@@ -105,8 +105,10 @@ class GatedEventLog:
     def subscribe(self, stream: Stream, group: str) -> LogConsumer:
         return self.inner.subscribe(stream, group)
 
-    def read_by_publish_time(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
-        return self.inner.read_by_publish_time(stream, start, end)
+    def read_by_publish_time(
+        self, stream: Stream, start: datetime, end: datetime, partitions: Sequence[int] | None = None
+    ) -> Iterator[Record]:
+        return self.inner.read_by_publish_time(stream, start, end, partitions)
 
     def partition_count(self, stream: Stream) -> int:
         return self.inner.partition_count(stream)

@@ -30,7 +30,7 @@ import pandas as pd
 from cassandra.query import BatchStatement, BatchType
 
 from aggregator.eventstore.codec import check_day, check_name, day_frame, stored_columns
-from aggregator.eventstore.port import DayMark, EventStoreUnavailable, day_number, day_of
+from aggregator.eventstore.port import DayMark, EventStoreUnavailable, day_number, day_of, received_fingerprint
 from gnomon.rollups.cql_engine import CqlEngine, Item
 from gnomon.rollups.errors import RollupError
 from gnomon.rollups.migrate import Migration, apply_migrations, split_statements
@@ -117,6 +117,9 @@ class CqlEventStore:
                 "SELECT event_id, received_time_us, event FROM eventstore_events"
                 " WHERE merchant_id = ? AND day = ? AND hour_bucket = ?"
             )
+            self._received = p(
+                "SELECT received_time_us FROM eventstore_events WHERE merchant_id = ? AND day = ? AND hour_bucket = ?"
+            )
             self._add_mark = p("INSERT INTO eventstore_day_marks (shard, due_us, merchant_id, day) VALUES (?, ?, ?, ?)")
             self._remove_mark = p(
                 "DELETE FROM eventstore_day_marks WHERE shard = ? AND due_us = ? AND merchant_id = ? AND day = ?"
@@ -188,9 +191,7 @@ class CqlEventStore:
 
     def load_day(self, merchant_id: str, day: date) -> pd.DataFrame:
         check_day(merchant_id, day)
-        d = day_number(day)
-        first = d * 24 - _HOURS_BEFORE
-        items: list[Item] = [(self._load, (merchant_id, d, h)) for h in range(first, d * 24 + _HOURS_AFTER)]
+        items: list[Item] = [(self._load, key) for key in self._day_partitions(merchant_id, day)]
         with self._errors("load_day"):
             results = self._engine.execute_all(items)
         best: dict[str, tuple[int, bytes]] = {}
@@ -201,6 +202,18 @@ class CqlEventStore:
                 if kept is None or candidate > kept:  # the same event in two hour buckets: later copy wins
                     best[event_id] = candidate
         return day_frame(merchant_id, [b for _, b in best.values()], [r for r, _ in best.values()])
+
+    def day_fingerprint(self, merchant_id: str, day: date) -> tuple[int, int]:
+        check_day(merchant_id, day)
+        with self._errors("day_fingerprint"):
+            results = self._engine.execute_all(
+                [(self._received, key) for key in self._day_partitions(merchant_id, day)]
+            )
+        return received_fingerprint([int(r[0]) for rows in results for r in rows])
+
+    def _day_partitions(self, merchant_id: str, day: date) -> list[tuple[str, int, int]]:
+        d = day_number(day)
+        return [(merchant_id, d, h) for h in range(d * 24 - _HOURS_BEFORE, d * 24 + _HOURS_AFTER)]
 
     def put_marks(self, add: Sequence[DayMark], remove: Sequence[DayMark]) -> None:
         with self._errors("put_marks"):

@@ -91,6 +91,13 @@ class EventStore(Protocol):
         """Every distinct event of the merchant's local `day` as a RAW_COLUMNS frame. Blocking."""
         ...
 
+    def day_fingerprint(self, merchant_id: str, day: date) -> tuple[int, int]:
+        """A cheap summary of the day's stored content: (stored rows, sum of their received times mod 2**61).
+
+        It changes whenever an event is added to the day or replaced by a later-received copy, so a reader can
+        tell that a day it loaded is still current (reprocessing uses it to detect concurrent live writes)."""
+        ...
+
     def put_marks(self, add: Sequence[DayMark], remove: Sequence[DayMark]) -> None:
         """Store the marks of `add`, then delete those of `remove` (exact matches). Blocking, idempotent."""
         ...
@@ -110,6 +117,14 @@ class EventStore(Protocol):
     def close(self) -> None:
         """Release connections and files. Idempotent."""
         ...
+
+
+FINGERPRINT_MODULUS: Final = 2**61 - 1
+
+
+def received_fingerprint(received_us: Sequence[int]) -> tuple[int, int]:
+    """`EventStore.day_fingerprint` of rows with these received times (shared by the adapters)."""
+    return len(received_us), sum(int(r) % FINGERPRINT_MODULUS for r in received_us) % FINGERPRINT_MODULUS
 
 
 def check_frame(frame: pd.DataFrame) -> None:

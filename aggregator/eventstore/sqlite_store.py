@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from aggregator.eventstore.codec import check_day, check_name, day_frame, stored_columns
-from aggregator.eventstore.port import DayMark, EventStoreUnavailable, day_number, day_of
+from aggregator.eventstore.port import DayMark, EventStoreUnavailable, day_number, day_of, received_fingerprint
 
 EVENTSTORE_FILE_NAME = "eventstore.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -60,6 +60,7 @@ WHERE excluded.received_time_us > events.received_time_us
    OR (excluded.received_time_us = events.received_time_us AND excluded.event > events.event)
 """
 _LOAD_DAY = "SELECT event, received_time_us FROM events WHERE merchant_id = ? AND day = ?"
+_DAY_RECEIVED = "SELECT received_time_us FROM events WHERE merchant_id = ? AND day = ?"
 _ADD_MARK = "INSERT OR IGNORE INTO day_marks (merchant_id, day, due_us) VALUES (?, ?, ?)"
 _REMOVE_MARK = "DELETE FROM day_marks WHERE merchant_id = ? AND day = ? AND due_us = ?"
 _MARKS = "SELECT due_us, merchant_id, day FROM day_marks"
@@ -160,6 +161,14 @@ class SqliteEventStore:
         except sqlite3.Error as exc:
             raise EventStoreUnavailable(f"load_day on {self.path}: {exc}") from exc
         return day_frame(merchant_id, [r[0] for r in rows], [r[1] for r in rows])
+
+    def day_fingerprint(self, merchant_id: str, day: date) -> tuple[int, int]:
+        check_day(merchant_id, day)
+        try:
+            rows = self._reader().execute(_DAY_RECEIVED, (merchant_id, day_number(day))).fetchall()
+        except sqlite3.Error as exc:
+            raise EventStoreUnavailable(f"day_fingerprint on {self.path}: {exc}") from exc
+        return received_fingerprint([r[0] for r in rows])
 
     def put_marks(self, add: Sequence[DayMark], remove: Sequence[DayMark]) -> None:
         if not add and not remove:

@@ -56,6 +56,7 @@ from gnomon.eventlog.port import (
     Record,
     Stream,
     check_group,
+    check_partitions,
     check_properties,
     check_utc_range,
     partition_for_key,
@@ -317,12 +318,16 @@ class EmbeddedEventLog:
         """The statements of one partition table of this log."""
         return self._sql[(stream, partition)]
 
-    def read_by_publish_time(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
+    def read_by_publish_time(
+        self, stream: Stream, start: datetime, end: datetime, partitions: Sequence[int] | None = None
+    ) -> Iterator[Record]:
         """See `EventLog.read_by_publish_time`. Holds no read transaction between pages of 256 rows."""
         check_utc_range(start, end)
-        return self._read_range(Stream(stream), to_us(start), to_us(end))
+        stream = Stream(stream)
+        chosen = check_partitions(partitions, self._partitions[stream])
+        return self._read_range(stream, to_us(start), to_us(end), chosen)
 
-    def _read_range(self, stream: Stream, start_us: int, end_us: int) -> Iterator[Record]:
+    def _read_range(self, stream: Stream, start_us: int, end_us: int, partitions: list[int]) -> Iterator[Record]:
         if start_us >= end_us:
             return
         try:
@@ -330,7 +335,7 @@ class EmbeddedEventLog:
         except sqlite3.Error as exc:
             raise LogUnavailable(f"cannot open {self.path}: {exc}") from exc
         try:
-            for partition in range(self._partitions[stream]):
+            for partition in partitions:
                 sql = self._sql[(stream, partition)]
                 try:
                     first = conn.execute(sql.first_at, (start_us,)).fetchone()

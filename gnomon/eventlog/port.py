@@ -168,11 +168,14 @@ class EventLog(Protocol):
         """
         ...
 
-    def read_by_publish_time(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
+    def read_by_publish_time(
+        self, stream: Stream, start: datetime, end: datetime, partitions: Sequence[int] | None = None
+    ) -> Iterator[Record]:
         """Lazily yield every record with start <= publish_time < end, partition by partition, each in order.
 
-        For reprocessing; independent of consumer groups. Raises ValueError for naive datetimes,
-        LogUnavailable if the engine fails while iterating.
+        `partitions` limits the read to those partitions (default: all; one reader each, so callers can read
+        partitions in parallel). For reprocessing; independent of consumer groups. Raises ValueError for naive
+        datetimes or a partition out of range, LogUnavailable if the engine fails while iterating.
         """
         ...
 
@@ -190,6 +193,17 @@ def check_utc_range(start: datetime, end: datetime) -> None:
     for name, value in (("start", start), ("end", end)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name}={value!r} must be timezone-aware (UTC)")
+
+
+def check_partitions(partitions: Sequence[int] | None, count: int) -> list[int]:
+    """`partitions` (default: every one of `count`) as a list; ValueError names one out of range."""
+    if partitions is None:
+        return list(range(count))
+    wanted = [int(p) for p in partitions]
+    bad = [p for p in wanted if not 0 <= p < count]
+    if bad:
+        raise ValueError(f"partition {bad[0]} does not exist: the stream has partitions 0..{count - 1}")
+    return wanted
 
 
 def check_properties(properties: Mapping[str, str] | None) -> dict[str, str]:

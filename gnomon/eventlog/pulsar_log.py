@@ -53,6 +53,7 @@ from gnomon.eventlog.port import (
     Record,
     Stream,
     check_group,
+    check_partitions,
     check_properties,
     check_utc_range,
     partition_for_key,
@@ -287,18 +288,22 @@ class PulsarEventLog:
             publish_time=_EPOCH + timedelta(milliseconds=message.publish_timestamp()),
         )
 
-    def read_by_publish_time(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
+    def read_by_publish_time(
+        self, stream: Stream, start: datetime, end: datetime, partitions: Sequence[int] | None = None
+    ) -> Iterator[Record]:
         """See `EventLog.read_by_publish_time`: one Reader per partition, seek by publish time, filter."""
         check_utc_range(start, end)
-        return self._read_range(Stream(stream), start, end)
+        stream = Stream(stream)
+        chosen = check_partitions(partitions, self._partitions[stream])
+        return self._read_range(stream, start, end, chosen)
 
-    def _read_range(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
+    def _read_range(self, stream: Stream, start: datetime, end: datetime, partitions: list[int]) -> Iterator[Record]:
         if start >= end:
             return
         # Floor to the millisecond, so a message published in `start`'s millisecond is never skipped.
         start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
         stop_ms = (end - _EPOCH) // timedelta(milliseconds=1) + self._max_clock_skew_ms
-        for partition in range(self._partitions[stream]):
+        for partition in partitions:
             try:
                 reader = self.client.create_reader(
                     f"{self.topic(stream)}-partition-{partition}",

@@ -14,7 +14,7 @@ from gnomon.rollups.factory import open_rollup_store, open_version_registry
 from gnomon.rollups.model import Grain, Metrics, RollupKey, RollupRow, day_window, hour_window_start
 from gnomon.rollups.port import RollupStore
 from gnomon.rollups.sketches import EMPTY_SKETCH, MergedSketch, merge_sketches, sketch_estimate, sketch_of
-from gnomon.rollups.versions import DEFAULT_VERSION, VersionFlip, VersionRegistry, VersionSpan
+from gnomon.rollups.versions import DEFAULT_VERSION, VersionBuild, VersionFlip, VersionRegistry, VersionSpan
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -29,6 +29,7 @@ __all__ = [
     "RollupRow",
     "RollupStore",
     "RollupUnavailable",
+    "VersionBuild",
     "VersionFlip",
     "VersionRegistry",
     "VersionSpan",

@@ -1,4 +1,5 @@
-"""VersionRegistry adapter over Scylla/Cassandra: table `processing_version_flips` (migration 0002).
+"""VersionRegistry adapter over Scylla/Cassandra: tables `processing_version_flips` (migration 0002) and
+`processing_version_builds` (migration 0003).
 
 One partition per merchant, clustered by (flipped_at, flip_id): `history` and every resolution are one
 single-partition read; `set_active` is one insert (no LWT: flips from two operators at once are both kept and
@@ -15,9 +16,12 @@ from gnomon.rollups.model import require_name, require_utc, utc_now_ms
 from gnomon.rollups.versions import (
     Clock,
     FlipClock,
+    VersionBuild,
     VersionFlip,
     VersionSpan,
+    in_use_between,
     spans_between,
+    validate_build,
     validate_flip,
     version_at,
 )
@@ -40,6 +44,13 @@ class CqlVersionRegistry:
         self._history = engine.prepare(
             "SELECT flipped_at, flip_id, range_start, range_end, version, who, why"
             " FROM processing_version_flips WHERE merchant_id = ?"
+        )
+        self._reserve = engine.prepare(
+            "INSERT INTO processing_version_builds (merchant_id, job_id, range_start, range_end, version)"
+            " VALUES (?, ?, ?, ?, ?)"
+        )
+        self._builds = engine.prepare(
+            "SELECT job_id, range_start, range_end, version FROM processing_version_builds WHERE merchant_id = ?"
         )
 
     @classmethod
@@ -74,6 +85,24 @@ class CqlVersionRegistry:
             )
             self._engine.bump_data_versions([flip.merchant_id])
         return flip
+
+    def reserve(self, merchant_id: str, start: datetime, end: datetime, version: int, job_id: str) -> VersionBuild:
+        build = validate_build(merchant_id, start, end, version, job_id)
+        with self._engine.errors("version reserve"):
+            self._engine.execute(
+                self._reserve, (build.merchant_id, build.job_id, build.start, build.end, build.version)
+            )
+        return build
+
+    def builds(self, merchant_id: str) -> list[VersionBuild]:
+        """Every reservation of the merchant."""
+        require_name(merchant_id, "merchant_id")
+        with self._engine.errors("version builds"):
+            rows = self._engine.execute(self._builds, (merchant_id,))
+        return [VersionBuild(merchant_id, utc(r[1]), utc(r[2]), r[3], r[0]) for r in rows]
+
+    def versions_in_use(self, merchant_id: str, start: datetime, end: datetime) -> tuple[int, ...]:
+        return in_use_between(self.history(merchant_id), self.builds(merchant_id), start, end)
 
     def close(self) -> None:
         if self._owns_engine:

@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS processing_version_flips (
     why TEXT NOT NULL,
     PRIMARY KEY (merchant_id, flipped_at_ms, flip_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS processing_version_builds (
+    merchant_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    range_start_ms INTEGER NOT NULL,
+    range_end_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, job_id)
+) WITHOUT ROWID;
 """
 
 BUMP_DATA_VERSION = (

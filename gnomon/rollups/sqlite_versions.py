@@ -14,9 +14,12 @@ from gnomon.rollups.sqlite_db import SqliteDb, bump_data_versions, from_ms, to_m
 from gnomon.rollups.versions import (
     Clock,
     FlipClock,
+    VersionBuild,
     VersionFlip,
     VersionSpan,
+    in_use_between,
     spans_between,
+    validate_build,
     validate_flip,
     version_at,
 )
@@ -30,6 +33,13 @@ _HISTORY = (
     "SELECT flipped_at_ms, flip_id, range_start_ms, range_end_ms, version, who, why"
     " FROM processing_version_flips WHERE merchant_id = ? ORDER BY flipped_at_ms, flip_id"
 )
+
+
+_RESERVE = (
+    "INSERT OR REPLACE INTO processing_version_builds (merchant_id, job_id, range_start_ms, range_end_ms, version)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_BUILDS = "SELECT job_id, range_start_ms, range_end_ms, version FROM processing_version_builds WHERE merchant_id = ?"
 
 
 class SqliteVersionRegistry:
@@ -82,6 +92,23 @@ class SqliteVersionRegistry:
             conn.execute(_INSERT, params)
             bump_data_versions(conn, [flip.merchant_id])
         return flip
+
+    def reserve(self, merchant_id: str, start: datetime, end: datetime, version: int, job_id: str) -> VersionBuild:
+        build = validate_build(merchant_id, start, end, version, job_id)
+        params = (build.merchant_id, build.job_id, to_ms(build.start), to_ms(build.end), build.version)
+        with self._errors(), self._db.transaction() as conn:
+            conn.execute(_RESERVE, params)
+        return build
+
+    def builds(self, merchant_id: str) -> list[VersionBuild]:
+        """Every reservation of the merchant."""
+        require_name(merchant_id, "merchant_id")
+        with self._errors():
+            rows = self._db.reader().execute(_BUILDS, (merchant_id,)).fetchall()
+        return [VersionBuild(merchant_id, from_ms(r[1]), from_ms(r[2]), r[3], r[0]) for r in rows]
+
+    def versions_in_use(self, merchant_id: str, start: datetime, end: datetime) -> tuple[int, ...]:
+        return in_use_between(self.history(merchant_id), self.builds(merchant_id), start, end)
 
     def close(self) -> None:
         self._db.close()

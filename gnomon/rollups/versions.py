@@ -53,6 +53,17 @@ class VersionFlip:
 
 
 @dataclass(frozen=True)
+class VersionBuild:
+    """A reservation: job `job_id` is building `version` for [start, end) of the merchant (not yet active)."""
+
+    merchant_id: str
+    start: datetime
+    end: datetime
+    version: int
+    job_id: str
+
+
+@dataclass(frozen=True)
 class VersionSpan:
     """A maximal part [start, end) of a queried range that reads one version."""
 
@@ -84,6 +95,17 @@ class VersionRegistry(Protocol):
 
     def history(self, merchant_id: str) -> list[VersionFlip]:
         """Every flip of the merchant, oldest first."""
+        ...
+
+    def reserve(self, merchant_id: str, start: datetime, end: datetime, version: int, job_id: str) -> VersionBuild:
+        """Record that job `job_id` builds `version` for [start, end), before it becomes active. Idempotent per
+        (merchant, job_id): a second call replaces the first. Durable when it returns."""
+        ...
+
+    def versions_in_use(self, merchant_id: str, start: datetime, end: datetime) -> tuple[int, ...]:
+        """Every version whose rollups of [start, end) must be kept current, ascending: the active ones, every
+        version a flip ever made active there (so a rollback finds it complete) and every reserved one. Writers
+        of live rollups compute each of them; never empty (DEFAULT_VERSION when nothing is recorded)."""
         ...
 
     def close(self) -> None:
@@ -138,6 +160,24 @@ class FlipClock:
                 now = self._last + timedelta(milliseconds=1)
             self._last = now
         return now, uuid.uuid4().hex
+
+
+def validate_build(merchant_id: str, start: datetime, end: datetime, version: int, job_id: str) -> VersionBuild:
+    """The checked arguments of `reserve`; raises RollupInvalid naming the first bad one."""
+    req = validate_flip(merchant_id, start, end, version, "reserve", "reserve")
+    require_name(job_id, "job_id")
+    return VersionBuild(req.merchant_id, req.start, req.end, req.version, job_id)
+
+
+def in_use_between(
+    flips: Sequence[VersionFlip], builds: Sequence[VersionBuild], start: datetime, end: datetime
+) -> tuple[int, ...]:
+    """`VersionRegistry.versions_in_use` from the merchant's flips and reservations."""
+    s, e = require_utc(start, "start"), require_utc(end, "end")
+    found = {span.version for span in spans_between(flips, s, e)}
+    found.update(f.version for f in flips if f.start < e and f.end > s)
+    found.update(b.version for b in builds if b.start < e and b.end > s)
+    return tuple(sorted(found)) or (DEFAULT_VERSION,)
 
 
 def newest_first(flips: Iterable[VersionFlip]) -> list[VersionFlip]:

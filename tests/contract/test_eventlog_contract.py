@@ -276,6 +276,11 @@ def test_read_by_publish_time_returns_exactly_the_range(event_log: EventLog) -> 
     assert list(event_log.read_by_publish_time(Stream.EVENTS, end, start)) == []
     with pytest.raises(ValueError, match="timezone-aware"):
         list(event_log.read_by_publish_time(Stream.EVENTS, start.replace(tzinfo=None), end))
+    some = sorted({r.partition for r in records})[:2]
+    chosen = list(event_log.read_by_publish_time(Stream.EVENTS, start, end, partitions=some))
+    assert chosen == [r for r in records if r.partition in some] and chosen
+    with pytest.raises(ValueError, match="partition"):
+        event_log.read_by_publish_time(Stream.EVENTS, start, end, partitions=[PARTITIONS])
 
 
 def test_properties_and_payload_round_trip(event_log: EventLog) -> None:

@@ -275,3 +275,20 @@ def test_throughput(backend: Backend) -> None:
     load = time.perf_counter() - started
     assert len(loaded) == 5000
     print(f"\n[{backend.name}] upsert {len(frame) / stored:,.0f} events/s, load_day {len(loaded) / load:,.0f} events/s")
+
+
+def test_day_fingerprint_changes_exactly_when_the_day_changes(backend: Backend) -> None:
+    m = merchant()
+    store = backend.store
+    assert store.day_fingerprint(m, DAY1) == (0, 0)
+    store.upsert(frame_of(batch(m, ["a", "b"], received=T0 + timedelta(hours=1))))
+    first = store.day_fingerprint(m, DAY1)
+    assert first[0] == 2
+    store.upsert(frame_of(batch(m, ["a", "b"], received=T0 + timedelta(hours=1))))  # the same events again
+    assert store.day_fingerprint(m, DAY1) == first
+    store.upsert(frame_of(batch(m, ["a"], received=T0 + timedelta(hours=3), title="later copy")))
+    replaced = store.day_fingerprint(m, DAY1)
+    assert replaced[0] == 2 and replaced != first
+    store.upsert(frame_of(batch(m, ["c"])))
+    assert store.day_fingerprint(m, DAY1)[0] == 3
+    assert store.day_fingerprint(m, DAY1 + timedelta(days=1)) == (0, 0)

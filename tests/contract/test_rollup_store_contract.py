@@ -423,6 +423,26 @@ def test_latest_flip_covering_an_instant_wins_and_history_is_kept(registry: Vers
     assert registry.history(_mid()) == []
 
 
+def test_versions_in_use_cover_active_flipped_and_reserved_versions(registry: VersionRegistry) -> None:
+    m = _mid()
+    jan, feb, mar = (datetime(2026, month, 1, tzinfo=UTC) for month in (1, 2, 3))
+    assert registry.versions_in_use(m, jan, mar) == (1,)
+    registry.reserve(m, jan, feb, 3, job_id="job-a")
+    registry.reserve(m, jan, feb, 3, job_id="job-a")  # idempotent
+    assert registry.versions_in_use(m, jan, feb) == (1, 3)
+    assert registry.versions_in_use(m, feb, mar) == (1,)  # end exclusive
+    assert registry.active_version(m, jan) == 1  # a reservation changes no answer
+    registry.set_active(m, feb, mar, 2, who="job-b", why="fix")
+    registry.set_active(m, feb, mar, 1, who="alice", why="roll back")
+    assert registry.versions_in_use(m, feb, mar) == (1, 2)  # a rolled-back version stays in use
+    assert registry.versions_in_use(m, jan, mar) == (1, 2, 3)
+    assert registry.versions_in_use(_mid(), jan, mar) == (1,)
+    with pytest.raises(RollupInvalid, match="job_id"):
+        registry.reserve(m, jan, feb, 3, job_id="")
+    with pytest.raises(RollupInvalid, match="before"):
+        registry.reserve(m, feb, jan, 3, job_id="job-c")
+
+
 def test_set_active_validates_its_arguments(registry: VersionRegistry) -> None:
     m = _mid()
     with pytest.raises(RollupInvalid, match="before"):

@@ -77,7 +77,9 @@ class FakeLog:
     def subscribe(self, stream: Stream, group: str) -> LogConsumer:
         raise NotImplementedError
 
-    def read_by_publish_time(self, stream: Stream, start: datetime, end: datetime) -> Iterator[Record]:
+    def read_by_publish_time(
+        self, stream: Stream, start: datetime, end: datetime, partitions: Sequence[int] | None = None
+    ) -> Iterator[Record]:
         raise NotImplementedError
 
     def partition_count(self, stream: Stream) -> int:

@@ -41,6 +41,9 @@ class FakeEventStore:
             return pd.DataFrame({c: [] for c in f.RAW_COLUMNS})
         return frame[frame[f.MERCHANT_ID] == merchant_id].reset_index(drop=True)
 
+    def day_fingerprint(self, merchant_id: str, day: date) -> tuple[int, int]:
+        raise NotImplementedError
+
     def upsert(self, frame: pd.DataFrame) -> None:
         raise NotImplementedError
 
