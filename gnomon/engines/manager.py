@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gnomon.engines import processes, readiness, specs
 from gnomon.engines.errors import EngineError
-from gnomon.engines.jars import ensure_jars
+from gnomon.engines.jars import ensure_jars, ensure_offloaders
 from gnomon.engines.java import java17
 from gnomon.engines.layout import EngineLayout
 from gnomon.engines.pulsar_admin import ensure_namespace
@@ -47,11 +47,14 @@ class StartResult:
 
 
 def fetch(layout: EngineLayout) -> dict[str, str]:
-    """Resolve every engine's jars (no-op when cached); returns engine → lib directory."""
-    return {
+    """Resolve every engine's jars and Pulsar's offloader NAR (no-op when cached); returns name → directory
+    (one entry per engine, plus "pulsar-offloaders")."""
+    resolved = {
         s.name: str(ensure_jars(layout.recipes, layout.jar_cache, s.name, s.version_property))
         for s in specs.all_specs(layout)
     }
+    resolved["pulsar-offloaders"] = str(ensure_offloaders(layout.recipes, layout.jar_cache))
+    return resolved
 
 
 def state(layout: EngineLayout, spec: EngineSpec) -> EngineState:
@@ -110,6 +113,8 @@ def _launch(layout: EngineLayout, spec: EngineSpec, report: Report) -> tuple[int
         )
     java = java17(layout.java17_home)
     lib = ensure_jars(layout.recipes, layout.jar_cache, spec.name, spec.version_property)
+    if spec.name == "pulsar":
+        ensure_offloaders(layout.recipes, layout.jar_cache)  # standalone.conf names its offloadersDirectory
     specs.render_config(layout, spec)
     cmd = specs.command(layout, spec, java, lib)
     report(f"{spec.name}: starting {spec.title} (log: {spec.log_file(layout)})")

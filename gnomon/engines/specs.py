@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from gnomon.engines.jars import offloaders_version, resolved_offloaders
 from gnomon.engines.layout import EngineLayout
 
 
@@ -36,6 +37,19 @@ class EngineSpec:
 
     def pid_file(self, layout: EngineLayout) -> Path:
         return self.dir(layout) / "engine.pid"
+
+
+def pulsar_offload_dir(layout: EngineLayout) -> Path:
+    """Where Pulsar's filesystem offloader writes offloaded ledgers: ``<data>/offload/<managed ledger name>/``
+    (e.g. ``gnomon/local/persistent/events-partition-0``), one Hadoop MapFile directory per ledger, named
+    ``<ledger id>-<uuid>``. Only explicit offloads (admin API) put data here: no automatic threshold is set."""
+    return pulsar_spec(layout).data_dir(layout) / "offload"
+
+
+def pulsar_offloaders_dir(layout: EngineLayout) -> Path:
+    """Pulsar's ``offloadersDirectory``: the resolved tiered-storage NAR(s) in the jar cache (may not exist yet;
+    `jars.ensure_offloaders` fills it)."""
+    return resolved_offloaders(layout.jar_cache, offloaders_version(layout.recipes))
 
 
 def pulsar_spec(layout: EngineLayout) -> EngineSpec:
@@ -72,6 +86,9 @@ def jvm_options(layout: EngineLayout, spec: EngineSpec) -> list[str]:
     return options
 
 
+OFFLOAD_SITE = "filesystem_offload_core_site.xml"  # the Hadoop configuration the filesystem offloader reads
+
+
 def _render(template: Path, target: Path, values: dict[str, object]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(Template(template.read_text()).substitute({k: str(v) for k, v in values.items()}))
@@ -91,8 +108,14 @@ def render_config(layout: EngineLayout, spec: EngineSpec) -> None:
         "data_dir": data,
     }
     if spec.name == "pulsar":
+        values |= {
+            "conf_dir": conf,
+            "offload_dir": pulsar_offload_dir(layout),
+            "offloaders_dir": pulsar_offloaders_dir(layout),
+        }
         _render(recipes / "standalone.conf", conf / "standalone.conf", values)
         _render(recipes / "log4j2.xml", conf / "log4j2.xml", values)
+        _render(recipes / OFFLOAD_SITE, conf / OFFLOAD_SITE, values)
     else:
         _render(recipes / "cassandra.yaml", conf / "cassandra.yaml", values)
         _render(recipes / "logback.xml", conf / "logback.xml", values)
