@@ -11,7 +11,8 @@ One cycle (`Aggregator.cycle`), a short chain of small steps:
  4. watermark := max(watermark, newest received time, capped at now); when the log is drained (nothing
     polled, no lag) and `idle_watermark`, the wall clock; closed_before := watermark - allowed lateness;
  5. jobs := every (merchant, day) that got events, plus every day whose mark is due (a window closes);
-    each for every processing version active on that day (`VersionRegistry`, default 1);
+    each for every processing version in use on that day (`VersionRegistry.versions_in_use`: active, ever flipped
+    there, or being built by a reprocess; default 1);
  6. Dask (`loop_tasks.run_task`, tasks sized by `loop_plan.plan_tasks`): load_day -> derive -> compute_day ->
     replace the changed windows in the rollup store;
  7. day marks (next close of each recomputed day) and the watermark are saved;
@@ -121,7 +122,7 @@ class Aggregator:
         self._crash = CrashHook(settings.crash_at)
         self._fingerprints = _Lru(settings.fingerprint_days)  # (merchant, day, version) -> WindowPrints
         self._sizes = _Lru(settings.fingerprint_days)  # (merchant, day) -> events in the day when last computed
-        self._versions: dict[tuple[str, date], tuple[float, tuple[int, ...]]] = {}
+        self._versions: dict[tuple[str, date], tuple[float, tuple[int, ...]]] = {}  # cached VERSION_CACHE_S
         self._epoch = uuid.uuid4().hex  # names this process's generations (see loop_cache)
         self._attempt = 0  # numbers every processing attempt; a day's generation = attempt of its last upsert
         self._generations = _Lru(settings.fingerprint_days)  # (merchant, day) -> generation
@@ -339,8 +340,7 @@ class Aggregator:
         if cached is not None and cached[0] > now:
             return cached[1]
         start, end = day_bounds(day, info.zone)
-        spans = self.deps.versions.active_spans(info.merchant_id, start, end)
-        versions = tuple(sorted({s.version for s in spans})) or (1,)
+        versions = self.deps.versions.versions_in_use(info.merchant_id, start, end)
         if len(self._versions) > 100_000:
             self._versions.clear()
         self._versions[key] = (now + VERSION_CACHE_S, versions)

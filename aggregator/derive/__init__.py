@@ -25,6 +25,8 @@ use on a machine also inflates the geo database, see `geo_db`).
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +67,8 @@ __all__ = [
     "default_deriver",
     "derive",
     "derive_step",
+    "known_versions",
+    "load_rule_set_plugins",
     "register_rule_set",
     "rule_set",
 ]
@@ -154,6 +158,35 @@ _RULE_SETS: dict[int, RuleSet] = {
 }
 
 
+PLUGINS_ENV: Final = "GNOMON_DERIVATION_PLUGINS"
+"""Comma-separated importable modules that register extra rule sets when imported (read once per process)."""
+
+_plugins_loaded: list[bool] = []  # non-empty once the plugins were imported
+_plugins_lock = threading.RLock()  # a plugin may call rule_set() while it is imported
+
+
+def load_rule_set_plugins() -> None:
+    """Import the modules named in GNOMON_DERIVATION_PLUGINS (once per process; each registers its rule sets).
+
+    This is how a fixed derivation ships as a new version without editing this package, in every process that
+    derives (aggregator, Dask workers, reprocess jobs). Raises ImportError naming a module that cannot load."""
+    with _plugins_lock:
+        if _plugins_loaded:
+            return
+        _plugins_loaded.append(True)
+        for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(","))):
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise ImportError(f"{PLUGINS_ENV}: cannot import rule-set plugin {name!r}: {exc}") from exc
+
+
+def known_versions() -> list[int]:
+    """Every registered derivation version (plugins included), ascending."""
+    load_rule_set_plugins()
+    return sorted(_RULE_SETS)
+
+
 def register_rule_set(rules: RuleSet, *, replace: bool = False) -> None:
     """Make `rules` available as `Deriver(version=rules.version)`. Raises ValueError if the version exists
     (a published version's rules must not change silently) unless `replace` (tests only)."""
@@ -165,7 +198,8 @@ def register_rule_set(rules: RuleSet, *, replace: bool = False) -> None:
 
 
 def rule_set(version: int) -> RuleSet:
-    """The registered rule set of `version`; raises KeyError naming the known versions."""
+    """The registered rule set of `version` (plugins included); raises KeyError naming the known versions."""
+    load_rule_set_plugins()
     try:
         return _RULE_SETS[version]
     except KeyError:

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gnomon.cli.collector_cmd",
     "gnomon.cli.send_cmd",
     "gnomon.cli.aggregator_cmd",
+    "gnomon.cli.reprocess_cmd",
     "gnomon.cli.query_cmd",
     "gnomon.cli.up_cmd",
     "gnomon.cli.web_cmd",

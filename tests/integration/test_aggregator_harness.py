@@ -179,11 +179,12 @@ def _real(engines: RealEngines) -> AggEnv:
     agg = AggEnv("real", common, env, log, control, topic_suffix=suffix)
 
     def drop() -> None:
-        engine = CqlEngine(replace(common.cql, keyspace=keyspace))
-        try:
-            engine.drop_keyspace()
-        finally:
-            engine.close()
+        for name in (keyspace, f"{keyspace}_history"):  # the history keyspace exists once a reprocess ran
+            engine = CqlEngine(replace(common.cql, keyspace=name))
+            try:
+                engine.drop_keyspace()
+            finally:
+                engine.close()
         admin = PulsarAdmin(common.pulsar.admin_url)
         for stream in Stream:
             admin.delete_partitioned_topic(f"{common.pulsar.namespace}/{stream.value}{suffix}")
