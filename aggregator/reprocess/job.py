@@ -199,7 +199,8 @@ def _scan(ctx: ReprocessContext, client: Any, jobs: JobStore, show: Report) -> l
 
 
 def _rebuild(ctx: ReprocessContext, client: Any, jobs: JobStore, show: Report) -> None:
-    done = {(d["merchant_id"], d["day"]) for d in jobs.items(ctx.job_id, "day/").values()}
+    # days rebuilt without a failed check are done; failed ones are rebuilt again when the job is re-run
+    done = {(d["merchant_id"], d["day"]) for d in jobs.items(ctx.job_id, "day/").values() if not d["failed"]}
     todo: list[tuple[str, date]] = [
         (m, day) for m in ctx.spec.merchants for day in ctx.spec.days() if (m, day.isoformat()) not in done
     ]
