@@ -26,6 +26,7 @@ import pytest
 from aggregator.loop_days import day_bounds
 from aggregator.reprocess.state import open_job_store
 from gnomon.control import KeyKind
+from gnomon.eventlog import Stream, partition_for_key
 from gnomon.rollups import RollupStore, VersionRegistry, open_version_registry, sketch_estimate
 from gnomon.telemetry import TelemetrySettings, setup_telemetry
 from gnomon.v1 import query_pb2 as q
@@ -152,6 +153,9 @@ def test_reprocess_fixes_exactly_the_range_and_rollback_restores_v1(agg_env: Agg
     with pytest.raises(AssertionError):
         assert_day_matches_truth(v1_fixed, payloads, FIXED)
 
+    if agg_env.mode == "real":  # history beyond the bookies: the job must read offloaded ledgers
+        assert offload_events(agg_env) > 0
+
     dry = gnomon(agg_env, *reprocess_args(log_from, "--dry-run"))
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "dry run: nothing written" in dry.stdout and "device" in dry.stdout
@@ -182,6 +186,18 @@ def test_reprocess_fixes_exactly_the_range_and_rollback_restores_v1(agg_env: Agg
     assert active_rows(store, registry, OTHER) == v1_other
     history = registry.history("shop-kol")
     assert [f.version for f in history] == [2, 1] and "rollback" in history[-1].why
+
+
+def offload_events(agg_env: AggEnv) -> int:
+    """Offload every ledger of the events partitions that hold data to Pulsar's filesystem tiered storage (the
+    reads then come from the offloaded copies: Pulsar reads tiered storage first). Returns the ledgers offloaded."""
+    from gnomon.eventlog.pulsar_admin import PulsarAdmin
+
+    admin = PulsarAdmin(agg_env.common.pulsar.admin_url)
+    base = f"{agg_env.common.pulsar.namespace}/{Stream.EVENTS.value}{agg_env.topic_suffix}"
+    partitions = agg_env.log.partition_count(Stream.EVENTS)
+    used = sorted({partition_for_key(m, partitions) for m in MERCHANTS})
+    return sum(len(admin.offload_partition(f"{base}-partition-{p}", timeout_s=90).offloaded_ledgers) for p in used)
 
 
 def job_of(stdout: str) -> str:
