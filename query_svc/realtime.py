@@ -118,7 +118,9 @@ def run_realtime(
         keep = ~ua["is_bot"].to_numpy(dtype=bool)
         events = pd.concat([events, ua.drop(columns="is_bot")], axis=1).loc[keep].reset_index(drop=True)
     if len(events):
-        ago = np.clip((minute0_us - events[f.EVENT_TIME_US].to_numpy(dtype=np.int64)) // _US_PER_MINUTE, 0, None)
+        # minutes ago = ceil((minute0 - t) / 1 min): [minute0 - 1 min, minute0) is minute 1; at or after minute0: 0
+        since = events[f.EVENT_TIME_US].to_numpy(dtype=np.int64) - minute0_us
+        ago = np.clip(-(since // _US_PER_MINUTE), 0, None)
         events[MINUTES_AGO] = _LABELS[ago]
     if request.dimension_filter is not None and len(events):
         columns = {name: _column(events, name) for name in filters.fields(request.dimension_filter)}

@@ -538,7 +538,7 @@ def test_realtime(env: Env, server: RunningQuery) -> None:
     assert len(response.minutes) == 30
     by_ago = {m.minutes_ago: (m.active_users, m.event_count) for m in response.minutes}
     assert by_ago[0] == (1, 2)
-    assert by_ago[2] == (1, 1)  # 3 minutes before now = 2 minutes before the current minute began
+    assert by_ago[3] == (1, 1)  # 05:57:30 lies in the minute that began 3 minutes before the current one
     assert by_ago[29] == (1, 1)
     assert response.bots_excluded
     assert {r.dimension_values[0]: values(r, response.metric_headers)["eventCount"] for r in response.rows} == {

@@ -132,9 +132,10 @@ def test_minutes_users_and_events(store: FakeEventStore, bots: BotFilter) -> Non
     assert [m.minutes_ago for m in result.minutes] == list(range(29, -1, -1))
     by_minute = {m.minutes_ago: (m.active_users, m.event_count) for m in result.minutes}
     assert by_minute[0] == (2, 2)  # c1, c2 (the bot is excluded)
-    assert by_minute[1] == (2, 2)  # c2, c3 in the minute before
-    assert by_minute[8] == (1, 1)  # 8 min 40 s before the current minute began
-    assert by_minute[11] == (1, 1)  # yesterday's local day
+    assert by_minute[1] == (0, 0)  # 18:39:00-18:39:59: nothing
+    assert by_minute[2] == (2, 2)  # c2, c3 at 18:38:50 and 18:38:44
+    assert by_minute[9] == (1, 1)  # 18:31:20, in the minute that began 9 minutes before the current one
+    assert by_minute[12] == (1, 1)  # 18:28:20, yesterday's local day
     assert sum(m.event_count for m in result.minutes) == result.event_count == 6
     assert result.active_users == 4  # c1..c4, exact distinct
     assert result.bots_excluded
