@@ -153,6 +153,7 @@ class CqlControlStore:
         p = self._session.prepare
         self._ins_merchant = p(
             "INSERT INTO control_merchants (merchant_id, name, time_zone, currency, created_at) VALUES (?, ?, ?, ?, ?)"
+            " IF NOT EXISTS"  # a lightweight transaction: two creators of one id cannot both succeed
         )
         self._get_merchant = p("SELECT * FROM control_merchants WHERE merchant_id = ?")
         self._all_merchants = p("SELECT * FROM control_merchants")
@@ -203,10 +204,10 @@ class CqlControlStore:
     def create_merchant(self, name: str, time_zone: str, currency: str, merchant_id: str | None = None) -> Merchant:
         validate_merchant_fields(name, time_zone, currency, merchant_id or "")
         mid = merchant_id or new_merchant_id()
-        if self._run(self._get_merchant, (mid,)):
-            raise MerchantExists(f"merchant {mid!r} already exists")
         merchant = Merchant(mid, name.strip(), time_zone, currency, self._now())
-        self._run(self._ins_merchant, (mid, merchant.name, time_zone, currency, merchant.created_at))
+        [outcome] = self._run(self._ins_merchant, (mid, merchant.name, time_zone, currency, merchant.created_at))
+        if not outcome[0]:  # [applied] is false: the id was taken
+            raise MerchantExists(f"merchant {mid!r} already exists")
         return merchant
 
     def get_merchant(self, merchant_id: str) -> Merchant | None:

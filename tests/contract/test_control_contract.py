@@ -96,6 +96,30 @@ def test_duplicate_merchant_id_refused(store: ControlStore) -> None:
     assert merchant.name == "A"
 
 
+def test_concurrent_creators_of_one_id_exactly_one_wins(store: ControlStore) -> None:
+    mid = _mid()
+    outcomes: list[str] = []
+    gate = threading.Barrier(6)
+
+    def create(name: str) -> None:
+        gate.wait()
+        try:
+            store.create_merchant(name, "UTC", "EUR", merchant_id=mid)
+            outcomes.append(name)
+        except MerchantExists:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=create, args=(f"shop {i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o != "exists"]
+    assert len(outcomes) == 6 and len(winners) == 1
+    merchant = store.get_merchant(mid)
+    assert merchant is not None and merchant.name == winners[0]
+
+
 @pytest.mark.parametrize(
     ("name", "tz", "currency", "mid", "mentions"),
     [
