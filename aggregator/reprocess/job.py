@@ -191,10 +191,10 @@ def _scan(ctx: ReprocessContext, client: Any, jobs: JobStore, show: Report) -> l
             for d in docs.values()
             if d["through"] or d["done"]
         )
-        show.progress("scan", done, partitions, sum(int(d["records"]) for d in docs.values()))
+        show.progress("scan", done, partitions, sum(int(d.get("events", 0)) for d in docs.values()))
         time.sleep(POLL_S)
     out: list[dict[str, Any]] = client.gather(futures)
-    show.progress("scan", partitions, partitions, sum(int(d["records"]) for d in out))
+    show.progress("scan", partitions, partitions, sum(int(d.get("events", 0)) for d in out))
     return out
 
 

@@ -116,7 +116,7 @@ def scan_partition(ctx: ReprocessContext, partition: int) -> dict[str, Any]:
     """Scan one partition into the history store (see the module docstring); returns its final "scan" doc."""
     proc = _process(ctx.settings)
     item = f"scan/{partition}"
-    doc = proc.jobs.get(ctx.job_id, item) or {"records": 0, "kept": 0, "through": None, "done": False}
+    doc = proc.jobs.get(ctx.job_id, item) or {"records": 0, "events": 0, "kept": 0, "through": None, "done": False}
     if doc["done"]:
         return doc
     log, directory = _log_and_directory(proc, ctx.settings)
@@ -134,6 +134,7 @@ def scan_partition(ctx: ReprocessContext, partition: int) -> dict[str, Any]:
         if len(kept):
             proc.history.upsert(kept.reset_index(drop=True))
         doc["records"] += len(chunk)
+        doc["events"] = int(doc.get("events", 0)) + ingested.decoded
         doc["kept"] += len(kept)
         doc["through"] = chunk[-1].publish_time.isoformat()
         proc.jobs.put(ctx.job_id, item, doc)
