@@ -3,8 +3,9 @@
 - `scan_partition`: read one partition of the events stream by publish time (Pulsar: a Reader seeking by publish
   time; embedded: the log's publish-time index), keep the events of the job's merchants whose merchant-local day
   is in the job's range, and store them in the *history* event store (`open_history_store`): the same
-  deduplicated store as the live aggregator's, separate from it. Progress is saved as "scan/<partition>" every
-  `SCAN_CHUNK` records; a resumed scan restarts from the last saved publish time (re-reading is idempotent).
+  deduplicated store as the live aggregator's, separate from it. Progress is saved as "scan/<partition>" after
+  every chunk (`SCAN_CHUNK_RECORDS` records or `SCAN_CHUNK_BYTES`, so memory stays bounded); a resumed scan
+  restarts from the last saved publish time (re-reading is idempotent).
 - `rebuild_days`: for each merchant-day, the union of the history store and the live event store (one row per
   event id, the later-received copy) -> the live aggregator's own code (`deriver_for(version)`, `compute_day`,
   `write_day`) -> rows of the job's version; verified and diffed (`verify`) and, unless a dry run, written.
@@ -42,7 +43,8 @@ from gnomon.eventlog import EventLog, Record, Stream
 from gnomon.rollups import Grain, RollupRow, RollupStore, VersionRegistry, open_version_registry
 from gnomon.settings import CommonSettings, EngineMode
 
-SCAN_CHUNK: Final = 5_000
+SCAN_CHUNK_RECORDS: Final = 200  # log records (collector batches of up to 500 events) decoded and stored at once
+SCAN_CHUNK_BYTES: Final = 16 * 1024 * 1024
 MAX_ATTEMPTS: Final = 5
 HISTORY_FILE_NAME: Final = "history.sqlite3"
 HISTORY_TTL_S: Final = 7 * 86_400  # the history copy only has to outlive the job
@@ -125,6 +127,7 @@ def scan_partition(ctx: ReprocessContext, partition: int) -> dict[str, Any]:
     first, last = day_number(spec.first_day), day_number(spec.last_day)
     wanted = list(ctx.merchants)
     chunk: list[Record] = []
+    size = 0
 
     def flush() -> None:
         ingested = ingest(chunk, directory)
@@ -142,8 +145,10 @@ def scan_partition(ctx: ReprocessContext, partition: int) -> dict[str, Any]:
 
     for record in log.read_by_publish_time(Stream.EVENTS, start, spec.log_end, [partition]):
         chunk.append(record)
-        if len(chunk) >= SCAN_CHUNK:
+        size += len(record.payload)
+        if len(chunk) >= SCAN_CHUNK_RECORDS or size >= SCAN_CHUNK_BYTES:
             flush()
+            size = 0
     if chunk:
         flush()
     doc["done"] = True
