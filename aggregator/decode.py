@@ -182,7 +182,8 @@ def decode_batches(payloads: Sequence[bytes], *, with_event_bytes: bool = False)
     return frame
 
 
-def _varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
+    """`n` (>= 0) as a protobuf base-128 varint (for building wire-format messages without parsing)."""
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -198,7 +199,7 @@ def logged_batch_of(merchant_id: str, event_bytes: Iterable[bytes]) -> bytes:
     """A serialized LoggedBatch (no received time) holding the given serialized events, built without parsing:
     the merchant field followed by one length-delimited `events` entry per event."""
     mid = merchant_id.encode("utf-8")
-    parts = [_LOGGED_MERCHANT_TAG, _varint(len(mid)), mid]
+    parts = [_LOGGED_MERCHANT_TAG, encode_varint(len(mid)), mid]
     header = _events_header
     for blob in event_bytes:
         parts.append(header(len(blob)))
@@ -208,7 +209,7 @@ def logged_batch_of(merchant_id: str, event_bytes: Iterable[bytes]) -> bytes:
 
 @cache
 def _events_header(length: int) -> bytes:
-    return _LOGGED_EVENTS_TAG + _varint(length)
+    return _LOGGED_EVENTS_TAG + encode_varint(length)
 
 
 def encode_events(frame: pd.DataFrame) -> list[bytes]:

@@ -10,21 +10,10 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+from aggregator.decode import encode_varint
 from gnomon.v1 import collector_pb2, event_pb2
 
 PLACEHOLDER = "X" * 32
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def template_event(now: datetime | None = None) -> bytes:
@@ -61,7 +50,7 @@ class BatchFactory:
         template = template_event(now)
         cut = template.index(PLACEHOLDER.encode())
         self._head, self._tail = template[:cut], template[cut + 32 :]
-        self._entry_tag = b"\x0a" + _varint(len(template))
+        self._entry_tag = b"\x0a" + encode_varint(len(template))
         self._size = size
         self._prefix = prefix.ljust(12, "-")
         self._counter = itertools.count()

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from aggregator.decode import encode_varint
 from collector_svc.errors import BatchRejected
 from collector_svc.handler import BatchHandler, CallInfo
 from collector_svc.iptrunc import truncate_ip
@@ -45,21 +46,9 @@ PEERS = ("ipv4:192.0.2.44:5555", "ipv6:[2001:db8:77:1::9]:443", "unix:/tmp/x.soc
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def field(number: int, wire: int, body: bytes) -> bytes:
     """One wire-format field; `body` is the value already encoded for `wire` (length added for wire 2)."""
-    return varint(number << 3 | wire) + (varint(len(body)) + body if wire == 2 else body)
+    return encode_varint(number << 3 | wire) + (encode_varint(len(body)) + body if wire == 2 else body)
 
 
 def entry(body: bytes) -> bytes:
@@ -122,7 +111,7 @@ def unknown_field(draw: st.DrawFn) -> bytes:
     number = draw(_unknown_numbers)
     wire = draw(st.sampled_from([0, 1, 2, 5]))
     if wire == 0:
-        return field(number, 0, varint(draw(st.integers(min_value=0, max_value=(1 << 64) - 1))))
+        return field(number, 0, encode_varint(draw(st.integers(min_value=0, max_value=(1 << 64) - 1))))
     if wire == 1:
         return field(number, 1, draw(st.binary(min_size=8, max_size=8)))
     if wire == 5:
