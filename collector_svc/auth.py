@@ -17,9 +17,9 @@ from typing import Any
 import grpc
 
 from collector_svc.errors import PermissionDenied, Unauthenticated, to_status
-from gnomon.control.admin_service import bearer_token
+from gnomon.control.bearer import KeyRefused, merchant_of_bearer
 from gnomon.control.key_cache import KeyCache
-from gnomon.control.port import KeyKind, looks_like_secret
+from gnomon.control.port import KeyKind
 
 COLLECTOR_SERVICE = "gnomon.v1.CollectorService"
 _PREFIX = f"/{COLLECTOR_SERVICE}/"
@@ -37,19 +37,10 @@ def current_merchant() -> str:
 
 def authenticate(cache: KeyCache, metadata: Any) -> str:
     """The merchant id a call's metadata authenticates for writing; raises a CollectorError otherwise."""
-    secret = bearer_token(metadata)
-    if secret is None:
-        raise Unauthenticated("missing metadata `authorization: Bearer <write key>`")
-    if not looks_like_secret(secret):
-        raise Unauthenticated("malformed write key: expected gn_w_<key id>_<secret> as issued by Gnomon")
-    key = cache.lookup(secret)
-    if key is None:
-        raise Unauthenticated("unknown write key")
-    if key.revoked_at is not None:
-        raise Unauthenticated(f"write key {key.key_id} was revoked at {key.revoked_at.isoformat()}; create a new key")
-    if key.kind is not KeyKind.WRITE:
-        raise PermissionDenied(f"key {key.key_id} is a read key; sending events needs a write key")
-    return key.merchant_id
+    try:
+        return merchant_of_bearer(cache, metadata, KeyKind.WRITE)
+    except KeyRefused as exc:
+        raise (PermissionDenied if exc.denied else Unauthenticated)(str(exc)) from None
 
 
 def _deny(exc: BaseException, streaming: bool) -> grpc.RpcMethodHandler[Any, Any]:

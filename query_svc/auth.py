@@ -18,9 +18,9 @@ from typing import Any
 
 import grpc
 
-from gnomon.control.admin_service import bearer_token
+from gnomon.control.bearer import KeyRefused, merchant_of_bearer
 from gnomon.control.key_cache import KeyCache
-from gnomon.control.port import KeyKind, looks_like_secret
+from gnomon.control.port import KeyKind
 from query_svc.errors import PermissionDenied, Unauthenticated, to_status
 
 QUERY_SERVICE = "gnomon.v1.QueryService"
@@ -39,19 +39,10 @@ def current_merchant() -> str:
 
 def authenticate(cache: KeyCache, metadata: Any) -> str:
     """The merchant whose reports the call's read token may read; raises a QueryError otherwise."""
-    secret = bearer_token(metadata)
-    if secret is None:
-        raise Unauthenticated("missing metadata `authorization: Bearer <read token>`")
-    if not looks_like_secret(secret):
-        raise Unauthenticated("malformed read token: expected gn_r_<key id>_<secret> as issued by Gnomon")
-    key = cache.lookup(secret)
-    if key is None:
-        raise Unauthenticated("unknown read token")
-    if key.revoked_at is not None:
-        raise Unauthenticated(f"read token {key.key_id} was revoked at {key.revoked_at.isoformat()}; create a new one")
-    if key.kind is not KeyKind.READ:
-        raise PermissionDenied(f"key {key.key_id} is a write key; reading reports needs a read token")
-    return key.merchant_id
+    try:
+        return merchant_of_bearer(cache, metadata, KeyKind.READ)
+    except KeyRefused as exc:
+        raise (PermissionDenied if exc.denied else Unauthenticated)(str(exc)) from None
 
 
 def authorize(request: Any, merchant_id: str) -> None:

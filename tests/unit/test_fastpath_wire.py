@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aggregator.decode import encode_varint
 from collector_svc.screen import FastScreen, ScannedBatch
 from gnomon.v1 import collector_pb2 as cpb
 from gnomon.v1 import event_pb2
-from tests.unit.test_fastpath_differential import WINDOW, assert_same, batch_bytes, field, varint
+from tests.unit.test_fastpath_differential import WINDOW, assert_same, batch_bytes, field
 
 pytest.importorskip("gnomon_fastpath")
 
@@ -90,7 +91,7 @@ def _event(ip: str = "") -> bytes:
         field(1, 2, _event() + field(3, 2, b"\x08" + b"\xff" * 9 + b"\x02")),  # 10-byte varint over 64 bits
         field(1, 2, _event() + b"\x12\x02\xc3\x28"),  # invalid UTF-8 in name
         field(1, 2, _event()) + b"\x12\x01\xff",  # invalid UTF-8 in batch_id
-        b"\x8a\x00" + varint(len(_event())) + _event(),  # non-minimal tag
+        b"\x8a\x00" + encode_varint(len(_event())) + _event(),  # non-minimal tag
         b"\x0a\x80\x00",  # non-minimal length (upb reads an empty event)
         b"\x00\x01",  # field number 0
         field(1, 2, _event())[:-1],  # cut
@@ -102,7 +103,7 @@ def test_undecided_wire_goes_the_python_way(raw: bytes) -> None:
 
 
 def test_unknown_fields_are_dropped_like_upb_does() -> None:
-    noisy = _event() + field(99, 0, varint(7)) + field(100, 5, b"1234") + field(101, 1, b"12345678")
+    noisy = _event() + field(99, 0, encode_varint(7)) + field(100, 5, b"1234") + field(101, 1, b"12345678")
     noisy += field(7, 2, field(9, 2, b"\xff\xfe")) + field(3, 2, field(3, 0, b"\x01"))  # inside page and time
     raw = field(1, 2, noisy) + field(50, 2, b"top-level unknown")
     assert assert_same(raw)
