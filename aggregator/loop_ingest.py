@@ -61,6 +61,13 @@ def _decode(records: Sequence[Record]) -> tuple[pd.DataFrame, int]:
     return pd.concat(frames, ignore_index=True), bad
 
 
+def latest_copies(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """One row per `keys`: the copy received last (the event store's rule; equal received times: the later row),
+    kept in the frame's row order, with a fresh index."""
+    latest = frame.sort_values(RECEIVED_TIME_US, kind="stable").drop_duplicates(list(keys), keep="last")
+    return latest.sort_index().reset_index(drop=True)
+
+
 def ingest(records: Sequence[Record], directory: MerchantDirectory) -> Ingested:
     """Decode, attach days, dedup. Raises what the control store raises (the loop retries the cycle)."""
     frame, bad = _decode(records)
@@ -83,12 +90,7 @@ def ingest(records: Sequence[Record], directory: MerchantDirectory) -> Ingested:
     repeated = frame.duplicated(IDENTITY, keep=False)
     if bool(repeated.any()):
         before = len(frame)
-        frame = (
-            frame.sort_values(RECEIVED_TIME_US, kind="stable")
-            .drop_duplicates(IDENTITY, keep="last")
-            .sort_index()
-            .reset_index(drop=True)
-        )
+        frame = latest_copies(frame, IDENTITY)
         out.duplicates = before - len(frame)
     out.frame = frame
     if not frame.empty:

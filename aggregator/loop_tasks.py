@@ -14,7 +14,7 @@ first time since start-up) every window is written and windows the store has for
 does not are emptied. Replaying any job therefore converges to the same rows (idempotent overwrites).
 
 Workers never get connections from the loop: each process opens its own stores from `TaskContext.common` on first
-use and keeps them (`_resources`, a per-process cache filled lazily, not at import).
+use and keeps them (`process_resources`, a per-process cache filled lazily, not at import).
 """
 
 from __future__ import annotations
@@ -129,15 +129,15 @@ _lock = threading.Lock()
 _opened: dict[tuple[CommonSettings, CrashAt | None], Resources] = {}
 
 
-def _resources(context: TaskContext) -> Resources:
-    """This process's resources for `context.common` (opened on first use, kept for the process's life)."""
-    key = (context.common, context.crash_at)
+def process_resources(common: CommonSettings, crash_at: CrashAt | None = None) -> Resources:
+    """This process's resources for `common` (opened on first use, kept for the process's life); shared by the
+    aggregator's tasks and reprocessing tasks in the same worker."""
+    key = (common, crash_at)
     with _lock:
         found = _opened.get(key)
         if found is not None:
             return found
         compute, cubes = _default_compute()
-        common = context.common
         if common.engine_mode is EngineMode.REAL:
             from aggregator.eventstore.cql_store import CqlEventStore
             from gnomon.rollups.cql_engine import CqlEngine
@@ -147,7 +147,7 @@ def _resources(context: TaskContext) -> Resources:
             resources = Resources(CqlEventStore(engine), CqlRollupStore(engine), compute, cubes, write_concurrency=8)
         else:
             resources = Resources(open_event_store(common), open_rollup_store(common), compute, cubes)
-        resources.crash = CrashHook(context.crash_at, whole_group=True)
+        resources.crash = CrashHook(crash_at, whole_group=True)
         _opened[key] = resources
         return resources
 
@@ -175,7 +175,7 @@ def deriver_for(version: int) -> Deriver:
 
 def run_task(context: TaskContext, jobs: Sequence[DayJob]) -> TaskOutcome:
     """Dask entry point: process `jobs` with this process's stores. Raises what the stores raise."""
-    return process_jobs(_resources(context), context, jobs)
+    return process_jobs(process_resources(context.common, context.crash_at), context, jobs)
 
 
 def process_jobs(resources: Resources, context: TaskContext, jobs: Sequence[DayJob]) -> TaskOutcome:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import pandas as pd
@@ -28,12 +28,11 @@ from aggregator.compute import compute_day
 from aggregator.cubes import DEFAULT_CUBES
 from aggregator.eventstore import DAY, EventStore, day_number
 from aggregator.eventstore.sqlite_store import SqliteEventStore
-from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID, RECEIVED_TIME_US
+from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID
 from aggregator.loop_days import day_bounds
-from aggregator.loop_ingest import ingest
+from aggregator.loop_ingest import ingest, latest_copies
 from aggregator.loop_merchants import MerchantDirectory
-from aggregator.loop_tasks import DayJob, Resources, TaskContext, deriver_for, write_day
-from aggregator.loop_tasks import _resources as live_resources
+from aggregator.loop_tasks import DayJob, Resources, deriver_for, process_resources, write_day
 from aggregator.reprocess.spec import ReprocessSpec
 from aggregator.reprocess.state import JobStore, open_job_store
 from aggregator.reprocess.verify import DayReport, check_totals, diff_days
@@ -93,8 +92,7 @@ def _process(settings: AggregatorSettings) -> _Process:
         found = _opened.get(key)
         if found is None:
             common = settings.common
-            never = datetime.min.replace(tzinfo=UTC)  # live_resources reads only the settings
-            live = live_resources(TaskContext(common, settings.key_events, never, never))
+            live = process_resources(common)
             found = _opened[key] = _Process(
                 live, open_history_store(common), open_version_registry(common), open_job_store(common)
             )
@@ -165,8 +163,7 @@ def union_of_days(history: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
         return live
     if live.empty:
         return history
-    both = pd.concat([history, live], ignore_index=True)
-    both = both.sort_values(RECEIVED_TIME_US, kind="stable").drop_duplicates(EVENT_ID, keep="last")
+    both = latest_copies(pd.concat([history, live], ignore_index=True), [EVENT_ID])
     return both.sort_values([EVENT_TIME_US, EVENT_ID], ignore_index=True)
 
 
