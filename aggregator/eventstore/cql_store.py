@@ -209,7 +209,7 @@ class CqlEventStore:
             results = self._engine.execute_all(
                 [(self._received, key) for key in self._day_partitions(merchant_id, day)]
             )
-        return received_fingerprint([int(r[0]) for rows in results for r in rows])
+        return received_fingerprint([r[0] for rows in results for r in rows])
 
     def _day_partitions(self, merchant_id: str, day: date) -> list[tuple[str, int, int]]:
         d = day_number(day)
