@@ -27,7 +27,7 @@ export class RealtimePanel implements Panel {
   load(ctx: PanelContext): Promise<void> {
     this.ctx = ctx;
     window.clearTimeout(this.timer);
-    return this.tick(ctx);
+    return this.tick(ctx, false); // new filters or token: show loading, never the old numbers as current
   }
 
   private schedule(delay: number): void {
@@ -40,9 +40,10 @@ export class RealtimePanel implements Panel {
     }, delay);
   }
 
-  private async tick(ctx: PanelContext): Promise<void> {
+  private async tick(ctx: PanelContext, periodic = true): Promise<void> {
     // a periodic refresh keeps the numbers on screen, also when it fails for a moment
-    const quiet = this.frame.el.dataset.state === "ready" || this.frame.el.dataset.state === "stale";
+    const shown = this.frame.el.dataset.state === "ready" || this.frame.el.dataset.state === "stale";
+    const quiet = periodic && shown;
     const work = async () => {
       const request = create(RealtimeRequestSchema, {
         minutes: REALTIME_MINUTES,
