@@ -30,9 +30,11 @@ CHILD = textwrap.dedent(
     i = 0
     while limit == 0 or i < limit:  # track (until killed when limit is 0)
         event_id = uuid.uuid4().hex
-        print("try", event_id, flush=True)  # announced before track() is called ...
+        sys.stdout.write(f"try {event_id}\\n")  # announced before track() is called ...
+        sys.stdout.flush()
         client.track("page_view", client_id=f"c{i % 13}", page_url=f"https://shop/{i}", event_id=event_id)
-        print("ok", event_id, flush=True)  # ... and confirmed once it returned
+        sys.stdout.write(f"ok {event_id}\\n")  # ... and confirmed once it returned (one write per line)
+        sys.stdout.flush()
         i += 1
     print("DONE", flush=True)
     time.sleep(600)
@@ -57,6 +59,8 @@ def test_events_survive_sigkill_and_are_delivered_by_the_next_client(tmp_path: P
     attempted: set[str] = set()  # track() was called (it may have been killed inside)
 
     def note(line: str) -> None:
+        if not line.endswith("\n"):
+            return  # torn by the kill: the child had not finished announcing it
         word, _, event_id = line.strip().partition(" ")
         if word == "try":
             attempted.add(event_id)
