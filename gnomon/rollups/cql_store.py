@@ -20,17 +20,20 @@ purged after gc_grace_seconds (keep repairs within it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from cassandra.query import BatchStatement, BatchType
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from gnomon.rollups.buckets import BucketPolicy
 from gnomon.rollups.cql_engine import CqlEngine, Item, utc
 from gnomon.rollups.dims import decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid
 from gnomon.rollups.model import (
+    ALL_SKETCHES,
+    SKETCH_COLUMNS,
+    SKETCH_SELECTIONS,
     Grain,
     RollupKey,
     RollupRow,
@@ -38,6 +41,7 @@ from gnomon.rollups.model import (
     check_window_rows,
     require_grain,
     require_name,
+    require_sketches,
     require_utc,
     require_version,
     require_window_start,
@@ -48,10 +52,8 @@ from gnomon.settings import CqlSettings
 MAX_CLUSTERING_COMBINATIONS = 100
 MAX_PARTITIONS_PER_CALL = 20_000  # 13.7 years of narrow hour buckets; longer ranges are a caller's bug
 _PK = "merchant_id = ? AND cube = ? AND grain = ? AND bucket = ? AND version = ?"
-_METRICS = (
-    "events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms, revenue_micros, key_events,"
-    " users, new_users, provisional, computed_at"
-)
+_COUNTERS = "events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms, revenue_micros, key_events"
+_METRICS = f"{_COUNTERS}, users, new_users, provisional, computed_at"
 _ROW_BYTES = 160  # key columns, eight bigints, flags and cell overhead of one row (estimate for batch sizing)
 
 Partition = tuple[str, str, str, datetime, int]  # merchant_id, cube, grain value, bucket, version
@@ -87,9 +89,14 @@ class CqlRollupStore:
             " VALUES (?, ?, ?, ?, ?, ?)"
         )
         range_ = "window_start >= ? AND window_start < ?"
-        self._read_range = p(f"SELECT window_start, dims, {_METRICS} FROM rollups WHERE {_PK} AND {range_}")  # noqa: S608
         in_ = "window_start IN ? AND dims IN ?"
-        self._read_dims = p(f"SELECT window_start, dims, {_METRICS} FROM rollups WHERE {_PK} AND {in_}")  # noqa: S608
+        self._read_range: dict[frozenset[str], PreparedStatement] = {}
+        self._read_dims: dict[frozenset[str], PreparedStatement] = {}
+        for chosen in SKETCH_SELECTIONS:  # one statement per sketch selection: unread blobs never leave the node
+            columns = ", ".join(["window_start, dims", _COUNTERS, *(c for c in SKETCH_COLUMNS if c in chosen)])
+            select = f"SELECT {columns}, provisional, computed_at FROM rollups WHERE {_PK} AND"  # noqa: S608
+            self._read_range[chosen] = p(f"{select} {range_}")
+            self._read_dims[chosen] = p(f"{select} {in_}")
         self._read_windows = p(f"SELECT window_start FROM rollup_windows WHERE {_PK} AND {range_}")  # noqa: S608
         self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
@@ -235,36 +242,41 @@ class CqlRollupStore:
         end: datetime,
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
+        sketches: Collection[str] = ALL_SKETCHES,
     ) -> list[RollupRow]:
         grain = require_grain(grain)
+        chosen = require_sketches(sketches)
         scope = self._scope(merchant_id, cube, grain, start, end, version)
         if scope is None:
             return []
         lo, hi, partitions = scope
-        make = _row_maker(merchant_id, cube, grain, version)
+        make = _row_maker(merchant_id, cube, grain, version, chosen)
         if dims is None:
+            read_range = self._read_range[chosen]
             with self._engine.errors("rollup read"):
-                results = self._engine.execute_all([(self._read_range, (*pk, lo, hi)) for pk in partitions])
+                results = self._engine.execute_all([(read_range, (*pk, lo, hi)) for pk in partitions])
             return [make(r) for rows in results for r in rows]
         wanted = sorted({encode_dims(d) for d in dims})
         if not wanted:
             return []
         with self._engine.errors("rollup read"):
             windows = self._windows(partitions, lo, hi)
-            items = list(self._filtered_queries(windows, wanted))
+            items = list(self._filtered_queries(self._read_dims[chosen], windows, wanted))
             results = self._engine.execute_all(items)
         out = [make(r) for rows in results for r in rows]
         out.sort(key=lambda r: (r.key.window_start, encode_dims(r.key.dims)))
         return out
 
-    def _filtered_queries(self, windows: dict[Partition, list[datetime]], wanted: list[str]) -> Iterable[Item]:
+    def _filtered_queries(
+        self, read_dims: PreparedStatement, windows: dict[Partition, list[datetime]], wanted: list[str]
+    ) -> Iterable[Item]:
         """`window_start IN ? AND dims IN ?` queries, ≤ MAX_CLUSTERING_COMBINATIONS combinations each."""
         dims_chunk = min(len(wanted), MAX_CLUSTERING_COMBINATIONS)
         windows_chunk = max(1, MAX_CLUSTERING_COMBINATIONS // dims_chunk)
         for pk, starts in windows.items():
             for i in range(0, len(starts), windows_chunk):
                 for j in range(0, len(wanted), dims_chunk):
-                    yield (self._read_dims, (*pk, starts[i : i + windows_chunk], wanted[j : j + dims_chunk]))
+                    yield (read_dims, (*pk, starts[i : i + windows_chunk], wanted[j : j + dims_chunk]))
 
     def _windows(self, partitions: list[Partition], lo: datetime, hi: datetime) -> dict[Partition, list[datetime]]:
         results = self._engine.execute_all([(self._read_windows, (*pk, lo, hi)) for pk in partitions])
@@ -290,15 +302,23 @@ class CqlRollupStore:
             self._engine.close()
 
 
-def _row_maker(merchant_id: str, cube: str, grain: Grain, version: int) -> Callable[[Sequence[Any]], RollupRow]:
-    """Build RollupRows from (window_start, dims, metrics...) tuples, decoding each distinct dims once."""
+def _row_maker(
+    merchant_id: str, cube: str, grain: Grain, version: int, sketches: frozenset[str]
+) -> Callable[[Sequence[Any]], RollupRow]:
+    """Build RollupRows from (window_start, dims, counters..., the `sketches` columns..., provisional,
+    computed_at) tuples, decoding each distinct dims once; a sketch column not read is b""."""
     decoded: dict[str, tuple[str, ...]] = {}
+    users_at = 10 if "users" in sketches else -1
+    new_users_at = 10 + (users_at >= 0) if "new_users" in sketches else -1
+    tail = 10 + len(sketches)
 
     def make(r: Sequence[Any]) -> RollupRow:
         dims = decoded.get(r[1])
         if dims is None:
             dims = decoded[r[1]] = decode_dims(r[1])
-        metrics = (*r[2:10], r[10] or b"", r[11] or b"")  # an empty blob may come back as None
-        return restore_row(merchant_id, cube, grain, utc(r[0]), dims, version, metrics, bool(r[12]), utc(r[13]))
+        users = (r[users_at] or b"") if users_at >= 0 else b""  # an empty blob may come back as None
+        new_users = (r[new_users_at] or b"") if new_users_at >= 0 else b""
+        metrics = (*r[2:10], users, new_users)
+        return restore_row(merchant_id, cube, grain, utc(r[0]), dims, version, metrics, bool(r[tail]), utc(r[tail + 1]))
 
     return make

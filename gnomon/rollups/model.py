@@ -16,7 +16,7 @@ so every adapter returns rows equal to the ones written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -31,6 +31,9 @@ INT64_MAX = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 MAX_MERCHANT_CHARS = 200
 MAX_CUBE_CHARS = 100
+SKETCH_COLUMNS = ("users", "new_users")  # the serialized-sketch fields of Metrics, in storage order
+ALL_SKETCHES = frozenset(SKETCH_COLUMNS)
+SKETCH_SELECTIONS = (frozenset[str](), frozenset({"users"}), frozenset({"new_users"}), ALL_SKETCHES)  # every subset
 
 _set = object.__setattr__  # how frozen dataclasses assign their fields
 
@@ -71,6 +74,17 @@ def require_name(value: str, name: str, max_chars: int = 200) -> str:
     if type(value) is not str or not value or len(value) > max_chars:
         raise RollupInvalid(f"{name} must be a non-empty string of at most {max_chars} characters, got {value!r}")
     return value
+
+
+def require_sketches(sketches: Collection[str]) -> frozenset[str]:
+    """`sketches` as a set of SKETCH_COLUMNS names; raises RollupInvalid for anything else."""
+    if isinstance(sketches, str) or not isinstance(sketches, Collection):
+        raise RollupInvalid(f"sketches must be a collection of {list(SKETCH_COLUMNS)}, got {sketches!r}")
+    chosen = frozenset(sketches)
+    unknown = sorted(str(s) for s in chosen - ALL_SKETCHES)
+    if unknown:
+        raise RollupInvalid(f"sketches: unknown sketch column(s) {unknown}; known: {list(SKETCH_COLUMNS)}")
+    return chosen
 
 
 def require_grain(grain: Grain | str) -> Grain:

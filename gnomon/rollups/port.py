@@ -17,11 +17,11 @@ Shared contract:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from gnomon.rollups.model import Grain, RollupRow
+from gnomon.rollups.model import ALL_SKETCHES, Grain, RollupRow
 
 
 class RollupStore(Protocol):
@@ -65,10 +65,15 @@ class RollupStore(Protocol):
         end: datetime,
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
+        sketches: Collection[str] = ALL_SKETCHES,
     ) -> list[RollupRow]:
         """Rows with start <= window_start < end; when `dims` is given, only rows whose dims equal one of them
         (an empty `dims` selects nothing). The CQL adapter refuses (RollupInvalid) ranges spanning more than
-        20,000 partitions (~13 years of hour rows of a narrow cube): long ranges read the DAY grain."""
+        20,000 partitions (~13 years of hour rows of a narrow cube): long ranges read the DAY grain.
+
+        `sketches` names the sketch columns to read (of `model.SKETCH_COLUMNS`; unknown names → RollupInvalid):
+        a sketch column not named is not read and comes back as b"" in every row (a series of pageviews and
+        users need not fetch the ~2 KB new-users sketch of each row)."""
         ...
 
     def windows(

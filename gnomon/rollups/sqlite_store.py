@@ -13,7 +13,7 @@ never a mix).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,15 +27,19 @@ import numpy.typing as npt
 from gnomon.rollups.dims import decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 from gnomon.rollups.model import (
+    ALL_SKETCHES,
     INT64_MAX,
     INT64_MIN,
     MAX_CUBE_CHARS,
     METRIC_FIELDS,
+    SKETCH_COLUMNS,
+    SKETCH_SELECTIONS,
     Grain,
     RollupRow,
     check_window_rows,
     require_grain,
     require_name,
+    require_sketches,
     require_utc,
     require_version,
     require_window_start,
@@ -57,13 +61,24 @@ _UPSERT = f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' *
 _UPSERT_WINDOW = (
     "INSERT OR IGNORE INTO rollup_windows (merchant_id, cube, grain, version, window_start) VALUES (?, ?, ?, ?, ?)"
 )
-_READ_COLUMNS = (
-    "window_start, dims, events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms,"
-    " revenue_micros, key_events, users, new_users, provisional, computed_at_ms"
-)
 _SCOPE = "merchant_id = ? AND cube = ? AND grain = ? AND version = ?"
 _RANGE = f"{_SCOPE} AND window_start >= ? AND window_start < ?"
-_READ = f"SELECT {_READ_COLUMNS} FROM rollups WHERE {_RANGE} ORDER BY window_start, dims"  # noqa: S608
+
+
+def _read_columns(sketches: frozenset[str]) -> str:
+    """The selected columns; a sketch column not in `sketches` is selected as an empty blob (not read)."""
+    blobs = ", ".join(c if c in sketches else f"X'' AS {c}" for c in SKETCH_COLUMNS)
+    return (
+        "window_start, dims, events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms,"
+        f" revenue_micros, key_events, {blobs}, provisional, computed_at_ms"
+    )
+
+
+_READ_COLUMNS = {chosen: _read_columns(chosen) for chosen in SKETCH_SELECTIONS}
+_READ = {
+    chosen: f"SELECT {columns} FROM rollups WHERE {_RANGE} ORDER BY window_start, dims"  # noqa: S608
+    for chosen, columns in _READ_COLUMNS.items()
+}
 _WINDOWS = f"SELECT window_start FROM rollup_windows WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
 _DELETE_WINDOW_ROWS = f"DELETE FROM rollups WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _DELETE_WINDOW = f"DELETE FROM rollup_windows WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
@@ -268,8 +283,10 @@ class SqliteRollupStore:
         end: datetime,
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
+        sketches: Collection[str] = ALL_SKETCHES,
     ) -> list[RollupRow]:
         grain = require_grain(grain)
+        chosen = require_sketches(sketches)
         scope = _range_params(merchant_id, cube, grain, start, end, version)
         if scope is None:
             return []
@@ -277,7 +294,7 @@ class SqliteRollupStore:
         with self._errors():
             conn = self._db.reader()
             if dims is None:
-                return [make(r) for r in conn.execute(_READ, scope)]
+                return [make(r) for r in conn.execute(_READ[chosen], scope)]
             wanted = sorted({encode_dims(d) for d in dims})
             starts = [r[0] for r in conn.execute(_WINDOWS, scope)] if wanted else []
             out: list[RollupRow] = []
@@ -286,7 +303,7 @@ class SqliteRollupStore:
                 for j in range(0, len(wanted), MAX_DIMS_PER_QUERY):
                     some_dims = wanted[j : j + MAX_DIMS_PER_QUERY]
                     sql = (
-                        f"SELECT {_READ_COLUMNS} FROM rollups WHERE {_SCOPE}"  # noqa: S608
+                        f"SELECT {_READ_COLUMNS[chosen]} FROM rollups WHERE {_SCOPE}"  # noqa: S608
                         f" AND window_start IN ({', '.join('?' * len(some_starts))})"
                         f" AND dims IN ({', '.join('?' * len(some_dims))})"
                     )
@@ -328,7 +345,7 @@ def _range_params(
 
 
 def _row_maker(merchant_id: str, cube: str, grain: Grain, version: int) -> Callable[[Sequence[Any]], RollupRow]:
-    """Build RollupRows from `_READ_COLUMNS` tuples of one scope, decoding each distinct dims string once."""
+    """Build RollupRows from `_read_columns` tuples of one scope, decoding each distinct dims string once."""
     decoded: dict[str, tuple[str, ...]] = {}
 
     def make(r: Sequence[Any]) -> RollupRow:

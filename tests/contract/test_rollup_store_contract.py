@@ -147,6 +147,35 @@ def test_write_read_round_trip_with_sketches(store: RollupStore) -> None:
     assert abs(merge_sketches([merged.sketch]).estimate - merged.estimate) < 1e-9
 
 
+@pytest.mark.parametrize("pinned", [False, True], ids=["range", "dims"])
+@pytest.mark.parametrize("sketches", [(), ("users",), ("new_users",), ("users", "new_users")])
+def test_read_fetches_only_the_sketch_columns_asked_for(
+    store: RollupStore, sketches: tuple[str, ...], pinned: bool
+) -> None:
+    m = _mid()
+    rows = [
+        replace(r, metrics=replace(r.metrics, new_users=sketch_of([f"new-{i}", "x"])))
+        for i, r in enumerate([row(m, T0, ("/a",), cube="page"), row(m, T0 + timedelta(hours=1), ("/b",), cube="page")])
+    ]
+    store.write(rows)
+    dims = [("/a",), ("/b",)] if pinned else None
+    got = store.read(m, "page", H, T0, T0 + timedelta(hours=2), 1, dims, sketches)
+    expected = [
+        replace(
+            r,
+            metrics=replace(
+                r.metrics,
+                users=r.metrics.users if "users" in sketches else b"",
+                new_users=r.metrics.new_users if "new_users" in sketches else b"",
+            ),
+        )
+        for r in rows
+    ]
+    assert got == expected  # counters, flags and computed_at always; a sketch not asked for is b""
+    with pytest.raises(RollupInvalid, match="unknown sketch column"):
+        store.read(m, "page", H, T0, T0 + timedelta(hours=2), 1, dims, ["users", "sessions"])
+
+
 def test_write_twice_is_idempotent_and_overwrite_replaces_values(store: RollupStore) -> None:
     m = _mid()
     rows = [row(m, T0, (f"/p{i}",), cube="page", events=i + 1) for i in range(5)]
