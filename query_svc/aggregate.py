@@ -108,7 +108,7 @@ class Groups:
 
     def sketch_estimates(self, sketch_field: str, groups: IntP) -> I64:
         """Users (`users` or `new_users`) of each group in `groups`, estimated from the union of its sketches."""
-        column = self.batch.users if sketch_field == "users" else self.batch.new_users
+        column = self.batch.sketch_column(sketch_field)
         cache = self._estimates.setdefault(sketch_field, {})
         out = np.empty(len(groups), dtype=np.int64)
         todo = np.array([g for g in groups.tolist() if g not in cache], dtype=np.intp)

@@ -26,8 +26,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from gnomon.rollups import Metrics, RollupRow, RollupStore, VersionRegistry, VersionSpan
-from gnomon.rollups.model import COUNTER_FIELDS
+from gnomon.rollups import Grain, Metrics, RollupRow, RollupStore, VersionRegistry, VersionSpan
+from gnomon.rollups.model import ALL_SKETCHES, COUNTER_FIELDS
 from query_svc.errors import DeadlineExceeded
 from query_svc.planner import Segment
 from query_svc.window_cache import DimsIndex, WindowCache, WindowRows
@@ -105,12 +105,20 @@ class RowBatch:
     users: Sketches
     new_users: Sketches
     provisional: bool
+    sketches_read: frozenset[str] = ALL_SKETCHES  # the other sketch columns were not read (all b"")
 
     def __len__(self) -> int:
         return int(self.counters.shape[1])
 
+    def sketch_column(self, sketch_field: str) -> Sketches:
+        """The `users` or `new_users` column; raises ValueError when it was not read (a planning bug that would
+        otherwise estimate 0 users)."""
+        if sketch_field not in self.sketches_read:
+            raise ValueError(f"sketch column {sketch_field!r} was not read (read: {sorted(self.sketches_read)})")
+        return self.users if sketch_field == "users" else self.new_users
+
     @classmethod
-    def from_rows(cls, rows: Sequence[RollupRow]) -> RowBatch:
+    def from_rows(cls, rows: Sequence[RollupRow], sketches_read: frozenset[str] = ALL_SKETCHES) -> RowBatch:
         window_index: dict[datetime, int] = {}
         dims_index: dict[tuple[str, ...], int] = {}
         keys = [r.key for r in rows]
@@ -128,6 +136,7 @@ class RowBatch:
             users=Sketches([[m.users for m in metrics]]),
             new_users=Sketches([[m.new_users for m in metrics]]),
             provisional=any(r.provisional for r in rows),
+            sketches_read=sketches_read,
         )
 
     @classmethod
@@ -168,6 +177,7 @@ class RowBatch:
             users=Sketches([p for b in batches for p in b.users.parts]),
             new_users=Sketches([p for b in batches for p in b.new_users.parts]),
             provisional=any(b.provisional for b in batches),
+            sketches_read=frozenset.intersection(*(b.sketches_read for b in batches)) if batches else ALL_SKETCHES,
         )
 
 
@@ -217,9 +227,14 @@ class ReadStats:
 class RollupReader:
     """Reads a plan's segments of one cube at the active versions. Thread-safe if the store and registry are.
 
-    With a `WindowCache`, cubes other than `uncached_cubes` (tiny cubes, where the validating read costs as much
-    as reading the rows) re-read only new, open or changed windows; reads pinned to dimension values
-    (`dims`) always go to the store.
+    With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
+    re-read with their sketches. How a cached window is validated depends on the cube's size:
+    - `small_cubes` (a few rows per window, e.g. `total`): one read of every row of the range WITHOUT sketches
+      (counters, flags and computation times only); a cached window is valid when none of its rows is
+      provisional and its rows carry the cached computation time, row for row;
+    - other cubes: the window list plus one read of a few probe rows (see `query_svc.window_cache`).
+    Reads pinned to dimension values (`dims`) always go to the store. Reads that go to the store fetch only the
+    `sketches` asked for (see `RollupStore.read`); windows kept in the cache always hold both.
     """
 
     def __init__(
@@ -227,12 +242,12 @@ class RollupReader:
         store: RollupStore,
         registry: VersionRegistry,
         window_cache: WindowCache | None = None,
-        uncached_cubes: frozenset[str] = frozenset({"total"}),
+        small_cubes: frozenset[str] = frozenset({"total"}),
     ) -> None:
         self._store = store
         self._registry = registry
         self._cache = window_cache if window_cache is not None and window_cache.enabled else None
-        self._uncached = uncached_cubes
+        self._small = small_cubes
 
     def read(
         self,
@@ -241,8 +256,11 @@ class RollupReader:
         plan: Sequence[Segment],
         dims: Sequence[tuple[str, ...]] | None = None,
         deadline: Deadline = NO_DEADLINE,
+        sketches: frozenset[str] = ALL_SKETCHES,
     ) -> tuple[RowBatch, ReadStats]:
-        use_cache = self._cache is not None and dims is None and cube not in self._uncached
+        """The rows of `plan` at the active versions; the batch's `sketches_read` covers at least `sketches`."""
+        # a small cube read without sketches is as cheap as its validation: no cache then
+        use_cache = self._cache is not None and dims is None and (bool(sketches) or cube not in self._small)
         batches: list[RowBatch] = []
         reads = rows = cached = 0
         for segment in plan:
@@ -252,15 +270,17 @@ class RollupReader:
                 if use_cache:
                     batch, span_reads, span_cached = self._read_cached(merchant_id, cube, segment, span)
                 else:
-                    found = self._store.read(merchant_id, cube, segment.grain, span.start, span.end, span.version, dims)
-                    batch, span_reads, span_cached = RowBatch.from_rows(found), 1, 0
+                    found = self._store.read(
+                        merchant_id, cube, segment.grain, span.start, span.end, span.version, dims, sketches
+                    )
+                    batch, span_reads, span_cached = RowBatch.from_rows(found, sketches), 1, 0
                 batches.append(batch)
                 reads += span_reads
                 cached += span_cached
                 rows += len(batch)
         deadline.check("aggregating")
         grains = tuple(dict.fromkeys(s.grain.value for s in plan))
-        batch = RowBatch.concat(batches) if batches else RowBatch.from_rows([])
+        batch = RowBatch.concat(batches) if batches else RowBatch.from_rows([], sketches)
         return batch, ReadStats(reads, rows, grains, cached)
 
     def _read_cached(
@@ -268,42 +288,16 @@ class RollupReader:
     ) -> tuple[RowBatch, int, int]:
         """One version span through the window cache: (batch, store calls, windows served from the cache).
 
-        The span's windows are the segment's known window starts (DAY: one per local day, no store call) or,
-        when unknown (HOUR), the store's list. Windows without a valid cached copy are read in contiguous runs.
+        Windows without a valid cached copy are read in contiguous runs, with both sketches, and cached.
         """
         cache = self._cache
         assert cache is not None
         store, version, grain = self._store, span.version, segment.grain
         index = cache.scope(merchant_id, cube, version)
-        if segment.window_starts:
-            listed = [ws for ws in segment.window_starts if span.start <= ws < span.end]
-            reads = 0
+        if cube in self._small:
+            listed, valid, reads = self._validate_by_stamps(merchant_id, cube, segment, span, index)
         else:
-            listed = store.windows(merchant_id, cube, grain, span.start, span.end, version)
-            reads = 1
-        candidates: dict[datetime, WindowRows] = {}
-        for ws in listed:
-            entry = cache.get((merchant_id, cube, grain, version, ws), index)
-            if entry is not None:
-                candidates[ws] = entry
-        valid: dict[datetime, WindowRows] = {}
-        if candidates:
-            # one probe value per window; the validating read stays small (and within CQL's IN limits) by
-            # checking only the MAX_PROBES most common probe values; other windows are read again
-            common = Counter(e.probe for e in candidates.values()).most_common(MAX_PROBES)
-            probes = sorted(p for p, _ in common)
-            allowed = set(probes)
-            candidates = {ws: e for ws, e in candidates.items() if e.probe in allowed}
-            current = {
-                (r.key.window_start, r.key.dims): r
-                for r in store.read(merchant_id, cube, grain, span.start, span.end, version, probes)
-            }
-            reads += 1
-            for ws, entry in candidates.items():
-                row = current.get((ws, entry.probe))
-                if row is not None and not row.provisional and row.computed_at == entry.computed_at:
-                    valid[ws] = entry
-            cache.counted(len(valid), len(candidates) - len(valid))
+            listed, valid, reads = self._validate_by_probes(merchant_id, cube, segment, span, index)
         parts = dict(valid)
         i = 0
         while i < len(listed):
@@ -321,3 +315,74 @@ class RollupReader:
             i = j
         ordered = [parts[ws] for ws in sorted(parts)]
         return RowBatch.from_windows(ordered, index.snapshot()), reads, len(valid)
+
+    def _cached_windows(
+        self, merchant_id: str, cube: str, grain: Grain, version: int, listed: Sequence[datetime], index: DimsIndex
+    ) -> dict[datetime, WindowRows]:
+        cache = self._cache
+        assert cache is not None
+        found: dict[datetime, WindowRows] = {}
+        for ws in listed:
+            entry = cache.get((merchant_id, cube, grain, version, ws), index)
+            if entry is not None:
+                found[ws] = entry
+        return found
+
+    def _validate_by_stamps(
+        self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
+    ) -> tuple[list[datetime], dict[datetime, WindowRows], int]:
+        """(the span's windows, the valid cached ones, store calls): every row read without its sketches."""
+        cache = self._cache
+        assert cache is not None
+        grain, version = segment.grain, span.version
+        stamps: dict[datetime, list[RollupRow]] = {}
+        for row in self._store.read(merchant_id, cube, grain, span.start, span.end, version, None, frozenset()):
+            stamps.setdefault(row.key.window_start, []).append(row)
+        listed = list(stamps)
+        candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
+        valid = {
+            ws: entry
+            for ws, entry in candidates.items()
+            if len(entry) == len(stamps[ws])
+            and all(not r.provisional and r.computed_at == entry.computed_at for r in stamps[ws])
+        }
+        cache.counted(len(valid), len(candidates) - len(valid))
+        return listed, valid, 1
+
+    def _validate_by_probes(
+        self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
+    ) -> tuple[list[datetime], dict[datetime, WindowRows], int]:
+        """(the span's windows, the valid cached ones, store calls): the window list and a few probe rows.
+
+        The span's windows are the segment's known window starts (DAY: one per local day, no store call) or,
+        when unknown (HOUR), the store's list.
+        """
+        cache = self._cache
+        assert cache is not None
+        store, version, grain = self._store, span.version, segment.grain
+        if segment.window_starts:
+            listed = [ws for ws in segment.window_starts if span.start <= ws < span.end]
+            reads = 0
+        else:
+            listed = store.windows(merchant_id, cube, grain, span.start, span.end, version)
+            reads = 1
+        candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
+        valid: dict[datetime, WindowRows] = {}
+        if candidates:
+            # one probe value per window; the validating read stays small (and within CQL's IN limits) by
+            # checking only the MAX_PROBES most common probe values; other windows are read again
+            common = Counter(e.probe for e in candidates.values()).most_common(MAX_PROBES)
+            probes = sorted(p for p, _ in common)
+            allowed = set(probes)
+            candidates = {ws: e for ws, e in candidates.items() if e.probe in allowed}
+            current = {
+                (r.key.window_start, r.key.dims): r
+                for r in store.read(merchant_id, cube, grain, span.start, span.end, version, probes, frozenset())
+            }
+            reads += 1
+            for ws, entry in candidates.items():
+                row = current.get((ws, entry.probe))
+                if row is not None and not row.provisional and row.computed_at == entry.computed_at:
+                    valid[ws] = entry
+            cache.counted(len(valid), len(candidates) - len(valid))
+        return listed, valid, reads

@@ -31,6 +31,7 @@ from query_svc.catalog import (
     DimensionDef,
     DimKind,
     MetricDef,
+    MetricKind,
     dimension_defs,
     metric_defs,
 )
@@ -65,6 +66,16 @@ class ReportSpec:
     @property
     def time_dimensions(self) -> tuple[str, ...]:
         return tuple(d.api_name for d in self.dimensions if d.kind is DimKind.TIME)
+
+    @property
+    def sketches(self) -> frozenset[str]:
+        """The sketch columns the metrics requested, filtered on or ordered by need (the others are not read)."""
+        names = [
+            *(m.api_name for m in self.metrics),
+            *filters.fields(self.request.metric_filter),
+            *(o.name for o in self.order_bys if o.is_metric),
+        ]
+        return frozenset(METRICS[n].field for n in names if METRICS[n].kind is MetricKind.SKETCH)
 
 
 def _duplicates(names: Sequence[str]) -> list[str]:
@@ -190,7 +201,7 @@ def group_range(
     cube = spec.choice.cube
     plan = segments(rng.start_time, rng.end_time, zone, hourly=is_hourly(spec.names))
     batch, stats = reader.read(
-        request.merchant_id, cube.name, plan, pushdown_dims(cube, request.dimension_filter), deadline
+        request.merchant_id, cube.name, plan, pushdown_dims(cube, request.dimension_filter), deadline, spec.sketches
     )
     positions = {column: i for i, column in enumerate(cube.dimensions)}
     n_dims = len(batch.dims)
@@ -320,7 +331,7 @@ def totals_row(
     request = spec.request
     if request.dimension_filter is None and spec.choice.cube.name != TOTAL_CUBE:
         plan = segments(ranged.range.start_time, ranged.range.end_time, zone, hourly=False)
-        batch, _ = reader.read(request.merchant_id, TOTAL_CUBE, plan, None, deadline)
+        batch, _ = reader.read(request.merchant_id, TOTAL_CUBE, plan, None, deadline, spec.sketches)
         row_groups = np.zeros(len(batch), dtype=np.intp)
         provisional = batch.provisional
     else:

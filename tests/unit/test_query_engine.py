@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,7 @@ class Env:
     merchant: str
     other: str
     lookups: list[bool]
+    control: SqliteControlStore
 
     def write(self, rows: list[RollupRow]) -> None:
         self.store.write(rows)
@@ -58,7 +60,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     registry = SqliteVersionRegistry(tmp_path / "rollups.sqlite3", synchronous="OFF")
     lookups: list[bool] = []
     engine = QueryEngine(store, registry, control, clock=lambda: NOW, on_cache_lookup=lookups.append)
-    yield Env(engine, store, registry, merchant, other, lookups)
+    yield Env(engine, store, registry, merchant, other, lookups, control)
     registry.close()
     store.close()
     control.close()
@@ -99,6 +101,62 @@ def test_breakdown_top_n_with_totals_from_the_total_cube(env: Env) -> None:
     assert result.meta.grains == ("day",)
     assert result.meta.limit == 2
     assert result.date_range.start_time == day_start(date(2026, 1, 10))
+
+
+def test_only_the_sketch_columns_a_report_needs_are_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = env.merchant
+    env.write(
+        [
+            rollup_row(m, "total", Grain.DAY, day_start(d), users=users, new_users=new, sessions=s, pageviews=s)
+            for d, users, new, s in (
+                (date(2026, 1, 10), ["u1", "u2"], ["u1"], 4),
+                (date(2026, 1, 11), ["u1", "u2", "u3"], [], 5),
+            )
+        ]
+    )
+    asked: list[frozenset[str]] = []
+    real_read = env.store.read
+
+    def recording_read(*args: Any, **kwargs: Any) -> list[RollupRow]:
+        asked.append(frozenset(kwargs.get("sketches", args[7] if len(args) > 7 else {"users", "new_users"})))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(env.store, "read", recording_read)
+    uncached = QueryEngine(
+        env.store,
+        env.registry,
+        env.control,
+        config=EngineConfig(cache_entries=0, window_cache_rows=0),
+        clock=lambda: NOW,
+    )
+
+    def run(engine: QueryEngine = uncached, **kwargs: Any) -> list[tuple[tuple[str, ...], tuple[object, ...]]]:
+        asked.clear()
+        result = engine.report(report(env, dimensions=("date",), **kwargs))
+        return [(r.dimensions, r.values) for r in result.rows]
+
+    # without the window cache, what leaves the store is what the report needs
+    assert run(metrics=("screenPageViews", "totalUsers")) == [(("20260110",), (4, 2)), (("20260111",), (5, 3))]
+    assert set(asked) == {frozenset({"users"})}
+    assert run(metrics=("screenPageViews",)) == [(("20260110",), (4,)), (("20260111",), (5,))]
+    assert set(asked) == {frozenset()}
+    # newUsers only in the metric filter, totalUsers only in the ordering: both sketches are read
+    found = run(
+        metrics=("sessions",),
+        metric_filter=NumericCompare("newUsers", NumericOp.GREATER_THAN, 0),
+        order_bys=(OrderBy("totalUsers", desc=True),),
+    )
+    assert found == [(("20260110",), (4,))]
+    assert set(asked) == {frozenset({"users", "new_users"})}
+    # with it, the small total cube is validated by a read without sketches; closed windows keep theirs cached
+    windowed = QueryEngine(
+        env.store, env.registry, env.control, config=EngineConfig(cache_entries=0), clock=lambda: NOW
+    )
+    expected = [(("20260110",), (4, 2)), (("20260111",), (5, 3))]
+    assert run(windowed, metrics=("screenPageViews", "totalUsers")) == expected
+    assert asked == [frozenset(), frozenset({"users", "new_users"})]
+    assert run(windowed, metrics=("screenPageViews", "totalUsers")) == expected
+    assert asked == [frozenset()]
 
 
 def test_filtered_totals_cover_the_filtered_rows(env: Env) -> None:
