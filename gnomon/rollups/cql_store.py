@@ -10,9 +10,10 @@ Writes: rows are grouped by partition into UNLOGGED single-partition batches (â‰
 mutation, applied atomically per replica) carrying the window-index row of each window they touch, and sent
 with `execute_concurrent`. The data version is set once every batch is acknowledged.
 
-Reads fan out one query per bucket of the range, concurrently. Reads filtered by dims first list the range's
-windows (`rollup_windows`), then ask for `window_start IN ... AND dims IN ...` with at most 100 combinations
-per query (Scylla's default max_clustering_key_restrictions_per_query).
+Range reads ask for up to 100 buckets per query (`bucket IN ?`, Scylla's default partition-key limit), those
+queries concurrently, and sort what comes back. Reads filtered by dims first list the range's windows
+(`rollup_windows`), then ask for `window_start IN ... AND dims IN ...` per partition with at most 100
+combinations per query (Scylla's default max_clustering_key_restrictions_per_query).
 
 No LWT, no counters, no ALLOW FILTERING, no secondary indexes. Deletions (replace_window) are row tombstones,
 purged after gc_grace_seconds (keep repairs within it).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
@@ -52,6 +54,8 @@ from gnomon.settings import CqlSettings
 MAX_CLUSTERING_COMBINATIONS = 100
 MAX_PARTITIONS_PER_CALL = 20_000  # 13.7 years of narrow hour buckets; longer ranges are a caller's bug
 _PK = "merchant_id = ? AND cube = ? AND grain = ? AND bucket = ? AND version = ?"
+_PKS = "merchant_id = ? AND cube = ? AND grain = ? AND bucket IN ? AND version = ?"  # several buckets at once
+MAX_PARTITIONS_PER_QUERY = 100  # Scylla's default max_partition_key_restrictions_per_query
 _COUNTERS = "events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms, revenue_micros, key_events"
 _METRICS = f"{_COUNTERS}, users, new_users, provisional, computed_at"
 _ROW_BYTES = 160  # key columns, eight bigints, flags and cell overhead of one row (estimate for batch sizing)
@@ -94,10 +98,10 @@ class CqlRollupStore:
         self._read_dims: dict[frozenset[str], PreparedStatement] = {}
         for chosen in SKETCH_SELECTIONS:  # one statement per sketch selection: unread blobs never leave the node
             columns = ", ".join(["window_start, dims", _COUNTERS, *(c for c in SKETCH_COLUMNS if c in chosen)])
-            select = f"SELECT {columns}, provisional, computed_at FROM rollups WHERE {_PK} AND"  # noqa: S608
-            self._read_range[chosen] = p(f"{select} {range_}")
-            self._read_dims[chosen] = p(f"{select} {in_}")
-        self._read_windows = p(f"SELECT window_start FROM rollup_windows WHERE {_PK} AND {range_}")  # noqa: S608
+            select = f"SELECT {columns}, provisional, computed_at FROM rollups WHERE"  # noqa: S608
+            self._read_range[chosen] = p(f"{select} {_PKS} AND {range_}")
+            self._read_dims[chosen] = p(f"{select} {_PK} AND {in_}")
+        self._read_windows = p(f"SELECT bucket, window_start FROM rollup_windows WHERE {_PKS} AND {range_}")  # noqa: S608
         self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
         self._delete_window = p(f"DELETE FROM rollup_windows WHERE {_PK} AND window_start = ?")  # noqa: S608
@@ -252,10 +256,9 @@ class CqlRollupStore:
         lo, hi, partitions = scope
         make = _row_maker(merchant_id, cube, grain, version, chosen)
         if dims is None:
-            read_range = self._read_range[chosen]
             with self._engine.errors("rollup read"):
-                results = self._engine.execute_all([(read_range, (*pk, lo, hi)) for pk in partitions])
-            return [make(r) for rows in results for r in rows]
+                found = self._read_partitions(self._read_range[chosen], partitions, lo, hi)
+            return [make(r) for r in found]
         wanted = sorted({encode_dims(d) for d in dims})
         if not wanted:
             return []
@@ -278,9 +281,34 @@ class CqlRollupStore:
                 for j in range(0, len(wanted), dims_chunk):
                     yield (read_dims, (*pk, starts[i : i + windows_chunk], wanted[j : j + dims_chunk]))
 
+    def _read_partitions(
+        self, statement: PreparedStatement, partitions: list[Partition], lo: datetime, hi: datetime
+    ) -> list[Sequence[Any]]:
+        """The rows of a `_PKS` range statement over `partitions` (of one merchant, cube, grain and version),
+        ordered by their first two columns: up to MAX_PARTITIONS_PER_QUERY buckets per query, queries in
+        parallel. One query for many small partitions costs a fraction of one query each (a 30-day hourly
+        read: 1.6 ms of client CPU instead of 10 ms); the coordinator fans out to the replicas."""
+        merchant_id, cube, grain, _, version = partitions[0]
+        buckets = [pk[3] for pk in partitions]
+        items: list[Item] = [
+            (statement, (merchant_id, cube, grain, buckets[i : i + MAX_PARTITIONS_PER_QUERY], version, lo, hi))
+            for i in range(0, len(buckets), MAX_PARTITIONS_PER_QUERY)
+        ]
+        found = [r for rows in self._engine.execute_all(items) for r in rows]
+        if len(buckets) > 1:  # the order of partitions in an IN result is not part of CQL's contract
+            found.sort(key=itemgetter(0, 1))
+        return found
+
     def _windows(self, partitions: list[Partition], lo: datetime, hi: datetime) -> dict[Partition, list[datetime]]:
-        results = self._engine.execute_all([(self._read_windows, (*pk, lo, hi)) for pk in partitions])
-        return {pk: [utc(r[0]) for r in rows] for pk, rows in zip(partitions, results, strict=True) if rows}
+        by_bucket: dict[datetime, list[datetime]] = {}
+        for bucket, window_start in self._read_partitions(self._read_windows, partitions, lo, hi):
+            by_bucket.setdefault(utc(bucket), []).append(utc(window_start))
+        out: dict[Partition, list[datetime]] = {}
+        for pk in partitions:
+            starts = by_bucket.get(utc(pk[3]))
+            if starts:
+                out[pk] = sorted(starts)
+        return out
 
     def windows(
         self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
@@ -290,7 +318,7 @@ class CqlRollupStore:
             return []
         lo, hi, partitions = scope
         with self._engine.errors("rollup windows"):
-            return [w for starts in self._windows(partitions, lo, hi).values() for w in starts]
+            return sorted(w for starts in self._windows(partitions, lo, hi).values() for w in starts)
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")

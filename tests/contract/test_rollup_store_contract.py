@@ -267,6 +267,19 @@ def test_hour_range_bounds_across_days_and_months(store: RollupStore, cube: str)
     assert store.windows(m, cube, H, hi, lo, 1) == []
 
 
+def test_a_range_over_hundreds_of_partitions_comes_back_whole_and_in_order(store: RollupStore) -> None:
+    m = _mid()
+    starts = [T0 + timedelta(hours=h) for h in range(0, 24 * 150, 7)]  # ~150 daily buckets, a few rows each
+    rows = [row(m, s, (p,), cube="page", events=i + 1) for i, s in enumerate(starts) for p in ("/b", "/a")]
+    store.write(rows)
+    end = starts[-1] + timedelta(hours=1)
+    assert store.read(m, "page", H, T0, end, 1) == _order(rows)
+    assert store.windows(m, "page", H, T0, end, 1) == starts
+    assert store.read(m, "page", H, starts[3], starts[-3], 1, [("/a",)]) == [
+        r for r in _order(rows) if starts[3] <= r.key.window_start < starts[-3] and r.key.dims == ("/a",)
+    ]
+
+
 @pytest.mark.parametrize("cube", ["total", "page"])
 def test_day_range_bounds_across_months_and_years(store: RollupStore, cube: str) -> None:
     m = _mid()
