@@ -37,6 +37,7 @@ IntP = npt.NDArray[np.intp]
 
 COUNTER_INDEX: Final = {name: i for i, name in enumerate(COUNTER_FIELDS)}
 MAX_PROBES: Final = 8
+SMALL_PARTS: Final = 16  # Sketches joins its parts into one list when they hold fewer rows than this on average
 _COUNTERS = attrgetter(*COUNTER_FIELDS)
 
 
@@ -66,6 +67,8 @@ class Sketches:
 
     def __init__(self, parts: Sequence[list[bytes]]) -> None:
         self._parts = [p for p in parts if p]
+        if len(self._parts) > 1 and sum(map(len, self._parts)) < SMALL_PARTS * len(self._parts):
+            self._parts = [[s for p in self._parts for s in p]]  # many tiny parts (one row per hour): one list
         sizes = [len(p) for p in self._parts]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp) if sizes else np.zeros(1, np.intp)
 
@@ -229,9 +232,9 @@ class RollupReader:
 
     With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
     re-read with their sketches. How a cached window is validated depends on the cube's size:
-    - `small_cubes` (a few rows per window, e.g. `total`): one read of every row of the range WITHOUT sketches
-      (counters, flags and computation times only); a cached window is valid when none of its rows is
-      provisional and its rows carry the cached computation time, row for row;
+    - `small_cubes` (a few rows per window, e.g. `total`): one `window_stamps` read of the range (row count,
+      provisional flag and shared computation time per window, no values); a cached window is valid when it is
+      closed, has as many rows and they all carry the cached computation time;
     - other cubes: the window list plus one read of a few probe rows (see `query_svc.window_cache`).
     Reads pinned to dimension values (`dims`) always go to the store. Reads that go to the store fetch only the
     `sketches` asked for (see `RollupStore.read`); windows kept in the cache always hold both.
@@ -331,21 +334,23 @@ class RollupReader:
     def _validate_by_stamps(
         self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
     ) -> tuple[list[datetime], dict[datetime, WindowRows], int]:
-        """(the span's windows, the valid cached ones, store calls): every row read without its sketches."""
+        """(the span's windows, the valid cached ones, store calls): one `window_stamps` read, no values."""
         cache = self._cache
         assert cache is not None
         grain, version = segment.grain, span.version
-        stamps: dict[datetime, list[RollupRow]] = {}
-        for row in self._store.read(merchant_id, cube, grain, span.start, span.end, version, None, frozenset()):
-            stamps.setdefault(row.key.window_start, []).append(row)
-        listed = list(stamps)
+        stamps = self._store.window_stamps(merchant_id, cube, grain, span.start, span.end, version)
+        listed = [s.window_start for s in stamps]
         candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
-        valid = {
-            ws: entry
-            for ws, entry in candidates.items()
-            if len(entry) == len(stamps[ws])
-            and all(not r.provisional and r.computed_at == entry.computed_at for r in stamps[ws])
-        }
+        valid: dict[datetime, WindowRows] = {}
+        for stamp in stamps:
+            entry = candidates.get(stamp.window_start)
+            if (
+                entry is not None
+                and not stamp.provisional
+                and stamp.rows == len(entry)
+                and stamp.computed_at == entry.computed_at
+            ):
+                valid[stamp.window_start] = entry
         cache.counted(len(valid), len(candidates) - len(valid))
         return listed, valid, 1
 

@@ -11,8 +11,8 @@ first dimension tuple) and that row's `computed_at`. A query lists the range's w
 reads the probe rows of the cached ones (`read(..., dims=probes)`), and uses a cached window only if its probe
 row still exists, is not provisional and carries the same `computed_at`. Otherwise the window is read again.
 Small cubes (a few rows per window, e.g. `total`: the probe would be the whole window) are validated instead by
-one read of all the range's rows without their sketches: a cached window is used when its rows are all there,
-none provisional, each with the cached `computed_at` (what the cache saves there is the ~2 KB sketches).
+`RollupStore.window_stamps` of the range: a cached window is used when it has as many rows, none provisional,
+all with the cached `computed_at` (what the cache saves there is reading and decoding the ~2 KB sketches).
 
 This relies on how windows change, which the aggregator guarantees (aggregator.loop_tasks.write_day and
 aggregator.compute.compute_day): a changed window is rewritten WHOLE with `replace_window`, every row of a

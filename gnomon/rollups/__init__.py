@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gnomon.rollups.errors import MigrationError, RollupError, RollupInvalid, RollupUnavailable
 from gnomon.rollups.factory import open_rollup_store, open_version_registry
-from gnomon.rollups.model import Grain, Metrics, RollupKey, RollupRow, day_window, hour_window_start
+from gnomon.rollups.model import Grain, Metrics, RollupKey, RollupRow, WindowStamp, day_window, hour_window_start
 from gnomon.rollups.port import RollupStore
 from gnomon.rollups.sketches import EMPTY_SKETCH, MergedSketch, merge_sketches, sketch_estimate, sketch_of
 from gnomon.rollups.versions import DEFAULT_VERSION, VersionBuild, VersionFlip, VersionRegistry, VersionSpan
@@ -33,6 +33,7 @@ __all__ = [
     "VersionFlip",
     "VersionRegistry",
     "VersionSpan",
+    "WindowStamp",
     "day_window",
     "hour_window_start",
     "merge_sketches",

@@ -39,6 +39,7 @@ from gnomon.rollups.model import (
     Grain,
     RollupKey,
     RollupRow,
+    WindowStamp,
     ceil_second,
     check_window_rows,
     require_grain,
@@ -48,6 +49,7 @@ from gnomon.rollups.model import (
     require_version,
     require_window_start,
     restore_row,
+    stamps_of,
 )
 from gnomon.settings import CqlSettings
 
@@ -102,6 +104,8 @@ class CqlRollupStore:
             self._read_range[chosen] = p(f"{select} {_PKS} AND {range_}")
             self._read_dims[chosen] = p(f"{select} {_PK} AND {in_}")
         self._read_windows = p(f"SELECT bucket, window_start FROM rollup_windows WHERE {_PKS} AND {range_}")  # noqa: S608
+        stamps = "SELECT window_start, provisional, computed_at FROM rollups WHERE"
+        self._read_stamps = p(f"{stamps} {_PKS} AND {range_}")
         self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
         self._delete_window = p(f"DELETE FROM rollup_windows WHERE {_PK} AND window_start = ?")  # noqa: S608
@@ -319,6 +323,17 @@ class CqlRollupStore:
         lo, hi, partitions = scope
         with self._engine.errors("rollup windows"):
             return sorted(w for starts in self._windows(partitions, lo, hi).values() for w in starts)
+
+    def window_stamps(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[WindowStamp]:
+        scope = self._scope(merchant_id, cube, require_grain(grain), start, end, version)
+        if scope is None:
+            return []
+        lo, hi, partitions = scope
+        with self._engine.errors("rollup window_stamps"):
+            found = self._read_partitions(self._read_stamps, partitions, lo, hi)
+        return stamps_of((utc(ws), bool(provisional), utc(at)) for ws, provisional, at in found)
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")

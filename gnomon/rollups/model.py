@@ -16,11 +16,11 @@ so every adapter returns rows equal to the ones written.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from gnomon.rollups.errors import RollupInvalid
@@ -225,6 +225,28 @@ class RollupRow:
         at = self.computed_at
         if type(at) is not datetime or at.tzinfo is not UTC or at.microsecond % 1000:
             _set(self, "computed_at", truncate_ms(require_utc(at, "computed_at")))
+
+
+class WindowStamp(NamedTuple):
+    """What a window of one cube and version holds, without its values: validates cached copies of it."""
+
+    window_start: datetime
+    rows: int
+    provisional: bool  # any of its rows
+    computed_at: datetime | None  # the computation time shared by all its rows; None when they differ
+
+
+def stamps_of(found: Iterable[tuple[datetime, bool, datetime]]) -> list[WindowStamp]:
+    """Stamps from (window_start, provisional, computed_at) triples ordered by window_start (adapters only)."""
+    out: list[WindowStamp] = []
+    for window_start, provisional, computed_at in found:
+        last = out[-1] if out else None
+        if last is None or last.window_start != window_start:
+            out.append(WindowStamp(window_start, 1, provisional, computed_at))
+            continue
+        same = computed_at if last.computed_at == computed_at else None
+        out[-1] = WindowStamp(window_start, last.rows + 1, last.provisional or provisional, same)
+    return out
 
 
 def restore_row(

@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from gnomon.rollups.model import ALL_SKETCHES, Grain, RollupRow
+from gnomon.rollups.model import ALL_SKETCHES, Grain, RollupRow, WindowStamp
 
 
 class RollupStore(Protocol):
@@ -80,6 +80,14 @@ class RollupStore(Protocol):
         self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
     ) -> list[datetime]:
         """The distinct window starts in [start, end) that have at least one row, ascending."""
+        ...
+
+    def window_stamps(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[WindowStamp]:
+        """For each window in [start, end) with rows, ascending: its row count, whether any row is provisional
+        and the computation time its rows share (None when they differ). Reads no values: a cheap way to tell
+        whether a cached copy of a small window is still current (the aggregator rewrites windows whole)."""
         ...
 
     def data_version(self, merchant_id: str) -> int:

@@ -36,6 +36,7 @@ from gnomon.rollups.model import (
     SKETCH_SELECTIONS,
     Grain,
     RollupRow,
+    WindowStamp,
     check_window_rows,
     require_grain,
     require_name,
@@ -80,6 +81,10 @@ _READ = {
     for chosen, columns in _READ_COLUMNS.items()
 }
 _WINDOWS = f"SELECT window_start FROM rollup_windows WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
+_STAMPS = (
+    "SELECT window_start, COUNT(*), MAX(provisional), MIN(computed_at_ms), MAX(computed_at_ms)"  # noqa: S608
+    f" FROM rollups WHERE {_RANGE} GROUP BY window_start ORDER BY window_start"
+)
 _DELETE_WINDOW_ROWS = f"DELETE FROM rollups WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _DELETE_WINDOW = f"DELETE FROM rollup_windows WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _DATA_VERSION = "SELECT data_version FROM rollup_data_versions WHERE merchant_id = ?"
@@ -319,6 +324,19 @@ class SqliteRollupStore:
             return []
         with self._errors():
             return [from_s(r[0]) for r in self._db.reader().execute(_WINDOWS, scope)]
+
+    def window_stamps(
+        self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
+    ) -> list[WindowStamp]:
+        scope = _range_params(merchant_id, cube, require_grain(grain), start, end, version)
+        if scope is None:
+            return []
+        with self._errors():
+            found = self._db.reader().execute(_STAMPS, scope).fetchall()
+        return [
+            WindowStamp(from_s(ws), n, provisional == 1, from_ms(lo) if lo == hi else None)
+            for ws, n, provisional, lo, hi in found
+        ]
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")
