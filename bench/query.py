@@ -255,7 +255,7 @@ def _duckdb_sql(cache: Path) -> tuple[str, str]:
             SELECT *, LAG(t) OVER (PARTITION BY client_id, local_day ORDER BY t) AS prev_t FROM ev
         ), sess AS (
             SELECT *, SUM(CASE WHEN prev_t IS NULL OR t - prev_t > {GAP_US} THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY client_id, local_day ORDER BY t ROWS UNBOUNDED PRECEDING) AS sess_no
+                      OVER (PARTITION BY client_id, local_day ORDER BY t RANGE UNBOUNDED PRECEDING) AS sess_no
             FROM lagged
         )
         SELECT page_path, COUNT(*) FILTER (WHERE name = 'page_view') AS pageviews,
