@@ -333,7 +333,7 @@ class CqlRollupStore:
         lo, hi, partitions = scope
         with self._engine.errors("rollup window_stamps"):
             found = self._read_partitions(self._read_stamps, partitions, lo, hi)
-        return stamps_of((utc(ws), bool(provisional), utc(at)) for ws, provisional, at in found)
+        return stamps_of(found, utc)
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")

@@ -16,7 +16,7 @@ so every adapter returns rows equal to the ones written.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -236,16 +236,28 @@ class WindowStamp(NamedTuple):
     computed_at: datetime | None  # the computation time shared by all its rows; None when they differ
 
 
-def stamps_of(found: Iterable[tuple[datetime, bool, datetime]]) -> list[WindowStamp]:
-    """Stamps from (window_start, provisional, computed_at) triples ordered by window_start (adapters only)."""
+def stamps_of(found: Iterable[Sequence[Any]], to_utc: Callable[[datetime], datetime]) -> list[WindowStamp]:
+    """Stamps from (window_start, provisional, computed_at) rows ordered by window_start, as the engine returns
+    them (adapters only); `to_utc` makes its datetimes aware, called once per window for each of the two."""
     out: list[WindowStamp] = []
-    for window_start, provisional, computed_at in found:
-        last = out[-1] if out else None
-        if last is None or last.window_start != window_start:
-            out.append(WindowStamp(window_start, 1, provisional, computed_at))
-            continue
-        same = computed_at if last.computed_at == computed_at else None
-        out[-1] = WindowStamp(window_start, last.rows + 1, last.provisional or provisional, same)
+    window: Any = None
+    rows = 0
+    provisional = False
+    computed_at: Any = None
+    mixed = False
+
+    def close() -> None:
+        if rows:
+            out.append(WindowStamp(to_utc(window), rows, provisional, None if mixed else to_utc(computed_at)))
+
+    for ws, flag, at in found:
+        if ws != window:
+            close()
+            window, rows, provisional, computed_at, mixed = ws, 0, False, at, False
+        rows += 1
+        provisional = provisional or bool(flag)
+        mixed = mixed or at != computed_at
+    close()
     return out
 
 
