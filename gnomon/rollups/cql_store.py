@@ -10,8 +10,9 @@ Writes: rows are grouped by partition into UNLOGGED single-partition batches (â‰
 mutation, applied atomically per replica) carrying the window-index row of each window they touch, and sent
 with `execute_concurrent`. The data version is set once every batch is acknowledged.
 
-Range reads ask for up to 100 buckets per query (`bucket IN ?`, Scylla's default partition-key limit), those
-queries concurrently, and sort what comes back. Reads filtered by dims first list the range's windows
+Range reads of wide-bucket cubes (few rows per partition) ask for up to 100 buckets per query (`bucket IN ?`,
+Scylla's default partition-key limit), those of narrow-bucket cubes one bucket per query; queries run
+concurrently and what comes back is sorted. Reads filtered by dims first list the range's windows
 (`rollup_windows`), then ask for `window_start IN ... AND dims IN ...` per partition with at most 100
 combinations per query (Scylla's default max_clustering_key_restrictions_per_query).
 
@@ -286,17 +287,26 @@ class CqlRollupStore:
                     yield (read_dims, (*pk, starts[i : i + windows_chunk], wanted[j : j + dims_chunk]))
 
     def _read_partitions(
-        self, statement: PreparedStatement, partitions: list[Partition], lo: datetime, hi: datetime
+        self,
+        statement: PreparedStatement,
+        partitions: list[Partition],
+        lo: datetime,
+        hi: datetime,
+        *,
+        small_rows: bool = False,
     ) -> list[Sequence[Any]]:
         """The rows of a `_PKS` range statement over `partitions` (of one merchant, cube, grain and version),
-        ordered by their first two columns: up to MAX_PARTITIONS_PER_QUERY buckets per query, queries in
-        parallel. One query for many small partitions costs a fraction of one query each (a 30-day hourly
-        read: 1.6 ms of client CPU instead of 10 ms); the coordinator fans out to the replicas."""
+        ordered by their first two columns, queries in parallel. Partitions of cubes with wide buckets (few
+        rows each), or any partitions when `small_rows` (the statement reads tiny rows), go up to
+        MAX_PARTITIONS_PER_QUERY per query: one query for 30 small partitions costs a fraction of 30 queries
+        (a 30-day hourly read: 1.6 ms of client CPU instead of 10 ms; the coordinator fans out). Partitions of
+        narrow-bucket cubes (up to ~60k rows each) get one query each, so they page in parallel."""
         merchant_id, cube, grain, _, version = partitions[0]
         buckets = [pk[3] for pk in partitions]
+        per_query = MAX_PARTITIONS_PER_QUERY if small_rows or cube in self._policy.wide_cubes else 1
         items: list[Item] = [
-            (statement, (merchant_id, cube, grain, buckets[i : i + MAX_PARTITIONS_PER_QUERY], version, lo, hi))
-            for i in range(0, len(buckets), MAX_PARTITIONS_PER_QUERY)
+            (statement, (merchant_id, cube, grain, buckets[i : i + per_query], version, lo, hi))
+            for i in range(0, len(buckets), per_query)
         ]
         found = [r for rows in self._engine.execute_all(items) for r in rows]
         if len(buckets) > 1:  # the order of partitions in an IN result is not part of CQL's contract
@@ -305,7 +315,7 @@ class CqlRollupStore:
 
     def _windows(self, partitions: list[Partition], lo: datetime, hi: datetime) -> dict[Partition, list[datetime]]:
         by_bucket: dict[datetime, list[datetime]] = {}
-        for bucket, window_start in self._read_partitions(self._read_windows, partitions, lo, hi):
+        for bucket, window_start in self._read_partitions(self._read_windows, partitions, lo, hi, small_rows=True):
             by_bucket.setdefault(utc(bucket), []).append(utc(window_start))
         out: dict[Partition, list[datetime]] = {}
         for pk in partitions:

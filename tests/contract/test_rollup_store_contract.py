@@ -295,15 +295,17 @@ def test_window_stamps_count_rows_flag_open_windows_and_share_computation_times(
     assert store.window_stamps(m, "page", H, T0, end, 1)[0].window_start == hours[1]
 
 
-def test_a_range_over_hundreds_of_partitions_comes_back_whole_and_in_order(store: RollupStore) -> None:
+@pytest.mark.parametrize("cube", ["country", "page"])  # wide buckets (many per query) and narrow (one each)
+def test_a_range_over_hundreds_of_partitions_comes_back_whole_and_in_order(store: RollupStore, cube: str) -> None:
     m = _mid()
-    starts = [T0 + timedelta(hours=h) for h in range(0, 24 * 150, 7)]  # ~150 daily buckets, a few rows each
-    rows = [row(m, s, (p,), cube="page", events=i + 1) for i, s in enumerate(starts) for p in ("/b", "/a")]
+    starts = [T0 + timedelta(hours=h) for h in range(0, 24 * 150, 7)]  # 150 days: 150 or 600 CQL partitions
+    rows = [row(m, s, (p,), cube=cube, events=i + 1) for i, s in enumerate(starts) for p in ("/b", "/a")]
     store.write(rows)
     end = starts[-1] + timedelta(hours=1)
-    assert store.read(m, "page", H, T0, end, 1) == _order(rows)
-    assert store.windows(m, "page", H, T0, end, 1) == starts
-    assert store.read(m, "page", H, starts[3], starts[-3], 1, [("/a",)]) == [
+    assert store.read(m, cube, H, T0, end, 1) == _order(rows)
+    assert store.windows(m, cube, H, T0, end, 1) == starts
+    assert [s.window_start for s in store.window_stamps(m, cube, H, T0, end, 1)] == starts
+    assert store.read(m, cube, H, starts[3], starts[-3], 1, [("/a",)]) == [
         r for r in _order(rows) if starts[3] <= r.key.window_start < starts[-3] and r.key.dims == ("/a",)
     ]
 
