@@ -33,7 +33,7 @@ import grpc
 from collector_svc.server import CollectorDeps, create_server
 from collector_svc.settings import CollectorSettings
 from gnomon.control import KeyKind, open_control_store
-from gnomon.eventlog import EventLog, Stream
+from gnomon.eventlog import EventLog
 from gnomon.rollups import Grain, RollupStore, open_rollup_store
 from gnomon.settings import CommonSettings
 from gnomon.telemetry import TelemetrySettings, setup_telemetry
@@ -72,9 +72,8 @@ def engines(mode: str, keep: bool) -> Iterator[tuple[dict[str, str], CommonSetti
 
             log = open_event_log(common, producer_name="freshness-collector")
         else:
-            from gnomon.eventlog.pulsar_admin import PulsarAdmin
             from gnomon.eventlog.pulsar_log import PulsarEventLog
-            from gnomon.rollups.cql_engine import CqlEngine
+            from gnomon.scratch import drop_scratch_deployment
 
             suffix, keyspace = f"-fresh-{token}", f"gnomon_fresh_{token}"
             env = {
@@ -85,17 +84,8 @@ def engines(mode: str, keep: bool) -> Iterator[tuple[dict[str, str], CommonSetti
             }
             common = CommonSettings.from_env(env)
             log = PulsarEventLog(common.pulsar, producer_name=f"freshness{suffix}", topic_suffix=suffix)
-
-            def drop() -> None:
-                engine = CqlEngine(replace(common.cql, keyspace=keyspace))
-                engine.drop_keyspace()
-                engine.close()
-                admin = PulsarAdmin(common.pulsar.admin_url)
-                for stream in Stream:
-                    admin.delete_partitioned_topic(f"{common.pulsar.namespace}/{stream.value}{suffix}")
-
             if not keep:
-                stack.callback(drop)
+                stack.callback(drop_scratch_deployment, common, suffix)
         stack.callback(log.close)
         yield env, common, log
 

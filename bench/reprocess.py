@@ -35,7 +35,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -235,21 +234,13 @@ def deployment_env(token: str) -> dict[str, str]:
 
 
 def drop_deployment(common: Any, suffix: str) -> None:
-    from gnomon.eventlog.pulsar_admin import PulsarAdmin
-    from gnomon.rollups.cql_engine import CqlEngine
+    """Drop the benchmark's keyspaces and topics; a failure is reported, not raised (the figures are printed)."""
+    from gnomon.scratch import drop_scratch_deployment
 
-    for name in (common.cql.keyspace, f"{common.cql.keyspace}_history"):
-        engine = CqlEngine(replace(common.cql, keyspace=name))
-        try:
-            engine.drop_keyspace()
-        finally:
-            engine.close()
-    admin = PulsarAdmin(common.pulsar.admin_url)
-    for stream in Stream:
-        try:
-            admin.delete_partitioned_topic(f"{common.pulsar.namespace}/{stream.value}{suffix}")
-        except Exception as exc:  # a topic never created
-            print(f"cleanup: topic {stream.value}{suffix}: {exc}")
+    try:
+        drop_scratch_deployment(common, suffix)
+    except Exception as exc:  # e.g. a topic never created by a run that failed early
+        print(f"cleanup: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from aggregator.loop_days import day_bounds
 from gnomon.control import ControlStore, open_control_store
 from gnomon.eventlog import EventLog, Stream
 from gnomon.rollups import Grain, RollupRow, RollupStore, open_rollup_store, sketch_estimate
+from gnomon.scratch import drop_scratch_deployment
 from gnomon.settings import CommonSettings
 from gnomon.v1 import event_pb2
 from tests.conftest import RealEngines
@@ -156,9 +158,7 @@ def _embedded(tmp: Path) -> AggEnv:
 
 
 def _real(engines: RealEngines) -> AggEnv:
-    from gnomon.eventlog.pulsar_admin import PulsarAdmin
     from gnomon.eventlog.pulsar_log import PulsarEventLog
-    from gnomon.rollups.cql_engine import CqlEngine
 
     token = uuid.uuid4().hex[:10]
     suffix, keyspace = f"-agg-{token}", f"gnomon_agg_{token}"
@@ -177,19 +177,7 @@ def _real(engines: RealEngines) -> AggEnv:
     log = PulsarEventLog(common.pulsar, producer_name=f"test{suffix}", topic_suffix=suffix)
     control = open_control_store(common)
     agg = AggEnv("real", common, env, log, control, topic_suffix=suffix)
-
-    def drop() -> None:
-        for name in (keyspace, f"{keyspace}_history"):  # the history keyspace exists once a reprocess ran
-            engine = CqlEngine(replace(common.cql, keyspace=name))
-            try:
-                engine.drop_keyspace()
-            finally:
-                engine.close()
-        admin = PulsarAdmin(common.pulsar.admin_url)
-        for stream in Stream:
-            admin.delete_partitioned_topic(f"{common.pulsar.namespace}/{stream.value}{suffix}")
-
-    agg.cleanup += [drop, log.close, control.close]
+    agg.cleanup += [partial(drop_scratch_deployment, common, suffix), log.close, control.close]
     return agg
 
 
