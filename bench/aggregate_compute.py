@@ -68,15 +68,19 @@ def synthetic_day(
     bot_share: float = 0.03,
     new_share: float = 0.4,
     seed: int = 0,
+    site_seed: int | None = None,
 ) -> pd.DataFrame:
     """`events` raw events (columns `aggregator.frame.RAW_COLUMNS`) of one merchant in local `day` of `zone`.
+
+    `seed` draws the traffic and, unless `site_seed` is given, the site (its pages and their popularity): days
+    of one shop share a `site_seed`.
 
     Sessions of ~5 events (geometric) belong to skewed clients; gaps are log-normal (median ~35 s) and 5 % of
     sessions pause 31-120 min once; the first session of `new_share` of the clients starts with first_visit;
     purchases carry revenue, 10 % of them in EUR. All times lie in the local day."""
     rng = np.random.default_rng(seed)
     start_us, end_us = day_bounds_us(day, zone)
-    sitemap = SiteMap(max(pages, 50), site=SITE, seed=seed)
+    sitemap = SiteMap(max(pages, 50), site=SITE, seed=seed if site_seed is None else site_seed)
     # sessions and their events
     sizes = rng.geometric(1 / 5, size=events // 2 + 10)
     cut = int(np.searchsorted(np.cumsum(sizes), events))

@@ -61,11 +61,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.timing import percentile, timed_calls
+
 if TYPE_CHECKING:
     from aggregator.rows import DayRollups
     from gnomon.rollups import RollupStore, VersionRegistry
     from gnomon.rollups.sqlite_store import SqliteRollupStore
-    from gnomon.synth.sitemap import SiteMap
     from gnomon.v1 import query_pb2
 
 ZONE: Final = "Asia/Kolkata"
@@ -125,18 +126,15 @@ def build_day(index: int, params: Params, cache: Path) -> DayInfo:
     from aggregator.compute import aggregate_day
     from aggregator.cubes import DEFAULT_CUBES
     from aggregator.derive import derive
-    from bench import aggregate_compute
-    from gnomon.synth.sitemap import SiteMap
+    from bench.aggregate_compute import synthetic_day
 
-    # synthetic_day draws its site (page popularity) from `seed` too; one site for every day, as a real shop has
-    # (with a new site a day, yesterday's top page gets one view today, is capped into "(other)" and the 30-day
-    # answers differ from DuckDB's by design). This process only builds days.
-    vars(aggregate_compute)["SiteMap"] = partial(_site, SiteMap)
     t0 = time.perf_counter()
     day = FIRST + timedelta(days=index)
-    raw = aggregate_compute.synthetic_day(
+    # one site for every day, as a real shop has (with a new site a day, yesterday's top page gets one view today,
+    # is capped into "(other)" and the 30-day answers differ from DuckDB's by design)
+    raw = synthetic_day(
         events=params.events_per_day, clients=params.clients, pages=params.pages, day=day, zone=ZONE,
-        merchant_id=MERCHANT, currency=CURRENCY, seed=1_000 + index,
+        merchant_id=MERCHANT, currency=CURRENCY, seed=1_000 + index, site_seed=SITE_SEED,
     )  # fmt: skip
     derived = derive(raw)
     del raw
@@ -151,10 +149,6 @@ def build_day(index: int, params: Params, cache: Path) -> DayInfo:
         pickle.dump(rollups, out, protocol=pickle.HIGHEST_PROTOCOL)
     rollups_path.with_suffix(".tmp").rename(rollups_path)
     return DayInfo(index, len(derived), int(derived["page_path"].nunique()), len(rollups), time.perf_counter() - t0)
-
-
-def _site(cls: type[SiteMap], pages: int, *, site: str, seed: int) -> SiteMap:
-    return cls(pages, site=site, seed=SITE_SEED)
 
 
 def load_rollups(cache: Path, index: int) -> DayRollups:
@@ -308,11 +302,6 @@ def duckdb_baseline(cache: Path, runs: int) -> tuple[dict[str, Timing], dict[str
 # ------------------------------------------------------------------------------------------------ the service
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 @dataclass
 class ServiceRun:
     cold_ms: float
@@ -326,12 +315,7 @@ def measure(call: Callable[[], query_pb2.ReportResponse], n: int) -> ServiceRun:
     t0 = time.perf_counter()
     answer = call()
     cold = (time.perf_counter() - t0) * 1000
-    samples, cpu = [], []
-    for _ in range(n):
-        t0, c0 = time.perf_counter(), time.process_time()
-        call()
-        samples.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
+    samples, cpu = timed_calls(call, n)
     return ServiceRun(cold, Timing(samples), statistics.median(cpu), answer)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.timing import percentile, timed_calls
 from gnomon.control import KeyKind, SqliteControlStore
 from gnomon.rollups import Grain, Metrics, RollupKey, RollupRow, RollupStore, VersionRegistry, day_window, sketch_of
 from gnomon.settings import CommonSettings
@@ -90,22 +91,21 @@ def synthetic_rows(merchant: str, pages: int, seed: int = 0) -> list[list[Rollup
     return out
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+def write_synthetic_rows(store: RollupStore, merchant: str, pages: int) -> int:
+    """Write `synthetic_rows(merchant, pages)` into `store` in chunks; returns the rows written."""
+    n_rows = 0
+    for rows in synthetic_rows(merchant, pages):
+        for i in range(0, len(rows), 20_000):
+            store.write(rows[i : i + 20_000])
+        n_rows += len(rows)
+    return n_rows
 
 
 def measure(call: Callable[[], Any], n: int) -> dict[str, float]:
     """Wall-clock p50/p99/max of `n` calls, and the median CPU time the process (client and server threads)
     spent per call, which does not grow when other processes compete for the cores."""
     call()  # warm-up (connections, prepared statements, first UA/zone caches)
-    samples = []
-    cpu = []
-    for _ in range(n):
-        t0, c0 = time.perf_counter(), time.process_time()
-        call()
-        samples.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
+    samples, cpu = timed_calls(call, n)
     return {
         "p50": statistics.median(samples),
         "p99": percentile(samples, 99),
@@ -156,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         merchant = control.create_merchant("Bench", ZONE, "INR").merchant_id
         token = control.create_key(merchant, KeyKind.READ).secret
         t0 = time.perf_counter()
-        n_rows = 0
-        for rows in synthetic_rows(merchant, args.pages):
-            for i in range(0, len(rows), 20_000):
-                store.write(rows[i : i + 20_000])
-            n_rows += len(rows)
+        n_rows = write_synthetic_rows(store, merchant, args.pages)
         print(f"{args.engine}: wrote {n_rows:,} rows in {time.perf_counter() - t0:.1f} s")
         gc.collect()
         gc.freeze()  # as `gnomon query serve` does: the long-lived heap is not scanned by every collection

@@ -47,7 +47,8 @@ from aggregator.loop_days import day_bounds
 from bench.query_latency import DAYS as QUERY_DAYS
 from bench.query_latency import FIRST as QUERY_FIRST
 from bench.query_latency import ZONE as QUERY_ZONE
-from bench.query_latency import percentile, synthetic_rows
+from bench.query_latency import write_synthetic_rows
+from bench.timing import percentile, timed_calls
 from gnomon.eventlog import LogBackpressure, OutgoingMessage, Position, Stream
 from gnomon.eventlog.port import partition_for_key
 from gnomon.v1 import event_pb2
@@ -299,11 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         query_merchant = control.create_merchant("Bench query", QUERY_ZONE, "INR", f"bench-{token}-query").merchant_id
         read_token = control.create_key(query_merchant, KeyKind.READ, "bench").secret
         t0 = time.perf_counter()
-        n_rows = 0
-        for rows in synthetic_rows(query_merchant, args.query_pages):
-            for i in range(0, len(rows), 5_000):
-                store.write(rows[i : i + 5_000])
-            n_rows += len(rows)
+        n_rows = write_synthetic_rows(store, query_merchant, args.query_pages)
         console.print(f"query merchant: {n_rows:,} rollup rows written in {time.perf_counter() - t0:.1f} s")
 
         # 2. publish
@@ -340,11 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         call = partial(running.stub.TimeSeries, request, metadata=bearer(read_token))
         answer = call()
         assert len(answer.rows) >= 24 * QUERY_DAYS - 1, f"unexpected answer: {len(answer.rows)} rows"
-        idle: list[float] = []
-        for _ in range(args.calls):
-            t0 = time.perf_counter()
-            call()
-            idle.append((time.perf_counter() - t0) * 1000)
+        idle, _ = timed_calls(call, args.calls)
         idle_p50, idle_p99 = latency(idle)
         console.print(f"idle query (30-day hourly, users + pageviews): p50 {idle_p50:.1f} ms, p99 {idle_p99:.1f} ms"
                       f" ({len(idle)} calls)")  # fmt: skip
