@@ -50,7 +50,6 @@ from gnomon.rollups.model import (
     require_version,
     require_window_start,
     restore_row,
-    stamps_of,
 )
 from gnomon.settings import CqlSettings
 
@@ -343,7 +342,7 @@ class CqlRollupStore:
         lo, hi, partitions = scope
         with self._engine.errors("rollup window_stamps"):
             found = self._read_partitions(self._read_stamps, partitions, lo, hi)
-        return stamps_of(found, utc)
+        return _stamps_of(found)
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")
@@ -375,3 +374,28 @@ def _row_maker(
         return restore_row(merchant_id, cube, grain, utc(r[0]), dims, version, metrics, bool(r[tail]), utc(r[tail + 1]))
 
     return make
+
+
+def _stamps_of(found: Iterable[Sequence[Any]]) -> list[WindowStamp]:
+    """Stamps from the driver's (window_start, provisional, computed_at) rows ordered by window_start; the naive
+    datetimes are made aware once per window, not per row."""
+    out: list[WindowStamp] = []
+    window: Any = None
+    rows = 0
+    provisional = False
+    computed_at: Any = None
+    mixed = False
+
+    def close() -> None:
+        if rows:
+            out.append(WindowStamp(utc(window), rows, provisional, None if mixed else utc(computed_at)))
+
+    for ws, flag, at in found:
+        if ws != window:
+            close()
+            window, rows, provisional, computed_at, mixed = ws, 0, False, at, False
+        rows += 1
+        provisional = provisional or bool(flag)
+        mixed = mixed or at != computed_at
+    close()
+    return out

@@ -16,7 +16,7 @@ so every adapter returns rows equal to the ones written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -234,31 +234,6 @@ class WindowStamp(NamedTuple):
     rows: int
     provisional: bool  # any of its rows
     computed_at: datetime | None  # the computation time shared by all its rows; None when they differ
-
-
-def stamps_of(found: Iterable[Sequence[Any]], to_utc: Callable[[datetime], datetime]) -> list[WindowStamp]:
-    """Stamps from (window_start, provisional, computed_at) rows ordered by window_start, as the engine returns
-    them (adapters only); `to_utc` makes its datetimes aware, called once per window for each of the two."""
-    out: list[WindowStamp] = []
-    window: Any = None
-    rows = 0
-    provisional = False
-    computed_at: Any = None
-    mixed = False
-
-    def close() -> None:
-        if rows:
-            out.append(WindowStamp(to_utc(window), rows, provisional, None if mixed else to_utc(computed_at)))
-
-    for ws, flag, at in found:
-        if ws != window:
-            close()
-            window, rows, provisional, computed_at, mixed = ws, 0, False, at, False
-        rows += 1
-        provisional = provisional or bool(flag)
-        mixed = mixed or at != computed_at
-    close()
-    return out
 
 
 def restore_row(
