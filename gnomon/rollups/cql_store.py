@@ -308,8 +308,8 @@ class CqlRollupStore:
             for i in range(0, len(buckets), per_query)
         ]
         found = [r for rows in self._engine.execute_all(items) for r in rows]
-        if len(buckets) > 1:  # the order of partitions in an IN result is not part of CQL's contract
-            found.sort(key=itemgetter(0, 1))
+        if per_query > 1 and len(buckets) > 1:  # the order of partitions in an IN result is not CQL's contract;
+            found.sort(key=itemgetter(0, 1))  # one query per bucket, in bucket order, is already in order
         return found
 
     def _windows(self, partitions: list[Partition], lo: datetime, hi: datetime) -> dict[Partition, list[datetime]]:
