@@ -195,8 +195,8 @@ def test_standby_takes_over_when_the_active_process_is_killed(event_log: Embedde
 
 
 def test_standby_member_takes_over_after_close_from_the_committed_cursor(event_log: EmbeddedEventLog) -> None:
-    for i in range(20):
-        event_log.publish(Stream.EVENTS, "m-1", b"%d" % i)
+    for future in [event_log.publish(Stream.EVENTS, "m-1", b"%d" % i) for i in range(20)]:
+        future.result(timeout=10)  # poll returns what is durable so far: wait for all twenty
     first = event_log.subscribe(Stream.EVENTS, "aggregator")
     second = event_log.subscribe(Stream.EVENTS, "aggregator")
     got = first.poll(5, 5.0)
