@@ -13,11 +13,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from gnomon.engines import manager
 from gnomon.engines.layout import EngineLayout
 from gnomon.settings import CommonSettings
+
+# Property tests check contracts, not speed: a CPU stall on a loaded CI machine must not fail an example
+# (Hypothesis's default 200 ms deadline would), and deterministic runs (fixed seed per test) keep CI repeatable.
+hypothesis.settings.register_profile(
+    "gnomon", deadline=None, derandomize=True, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("gnomon")
 
 GNOMON = [sys.executable, "-m", "gnomon.cli.main"]
 

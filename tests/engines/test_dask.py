@@ -47,6 +47,16 @@ def test_local_cluster_with_two_worker_processes() -> None:
     check_groupby(settings)
 
 
+def _scheduler_address(scheduler_file: Path, deadline: float) -> str:
+    """The address in the scheduler's file, once the file is there and whole (it is written, not renamed)."""
+    while True:
+        try:
+            return str(json.loads(scheduler_file.read_text())["address"])
+        except (FileNotFoundError, ValueError, KeyError):
+            assert time.monotonic() < deadline, f"dask scheduler did not write {scheduler_file} in time"
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def scheduler_address(tmp_path: Path) -> Iterator[str]:
     """A separately started `dask scheduler` + `dask worker` pair on loopback; stopped afterwards."""
@@ -58,16 +68,13 @@ def scheduler_address(tmp_path: Path) -> Iterator[str]:
     )  # fmt: skip
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert scheduler_file.exists(), "dask scheduler did not write its scheduler file within 60 s"
+        address = _scheduler_address(scheduler_file, deadline=time.monotonic() + 60)
         worker = subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file),
              "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        yield str(json.loads(scheduler_file.read_text())["address"])
+        yield address
     finally:
         for proc in (worker, scheduler):
             if proc is not None:

@@ -321,7 +321,7 @@ def test_log_unavailable_answers_unavailable(env: Env, tmp_path: Path) -> None:
 
 def test_late_ack_answers_unavailable_and_retry_is_safe(env: Env) -> None:
     gated = GatedEventLog(env.log)
-    settings = replace(env.settings, publish_timeout_s=0.2)
+    settings = replace(env.settings, publish_timeout_s=2.0)  # also bounds the retry's write: room for a stall
     with running_collector(settings, env.deps(gated)) as c:
         gated.ack_gate.clear()
         with pytest.raises(grpc.RpcError) as info:

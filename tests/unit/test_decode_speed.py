@@ -1,7 +1,8 @@
 """Decode throughput on realistic collector batches (500 events of ~300 bytes). Prints events/s.
 
 The floor asserted is far below the measured rate (~110k events/s on the 2-core dev machine): it only catches a
-regression to per-event protobuf work far slower than per-field list comprehensions.
+regression to per-event protobuf work far slower than per-field list comprehensions. The rate is per second of
+this process's CPU, so other processes competing for the cores (a loaded CI machine) do not move it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def test_decode_events_per_second() -> None:
     for with_bytes in (False, True):
         best = 0.0
         for _ in range(3):
-            started = time.perf_counter()
+            started = time.process_time()
             frame = decode_batches(payloads, with_event_bytes=with_bytes)
-            best = max(best, len(frame) / (time.perf_counter() - started))
+            best = max(best, len(frame) / (time.process_time() - started))
         rates[with_bytes] = best
-    print(f"\ndecode: {rates[False]:,.0f} events/s; with event bytes: {rates[True]:,.0f} events/s")
+    print(f"\ndecode: {rates[False]:,.0f} events per CPU-s; with event bytes: {rates[True]:,.0f}")
     assert rates[False] > 20_000

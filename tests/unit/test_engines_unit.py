@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,10 +95,10 @@ def test_pid_file_is_trusted_only_for_our_process(tmp_path: Path) -> None:
 
 
 def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
-    stubborn = subprocess.Popen(
-        [sys.executable, "-c", "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"]
-    )
-    time.sleep(0.3)  # let it install the SIGTERM handler
+    ignore_term = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True)"
+    stubborn = subprocess.Popen([sys.executable, "-c", ignore_term + "; time.sleep(60)"], stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None
+    assert stubborn.stdout.readline() == b"ready\n"  # the SIGTERM handler is in place
     assert processes.stop(stubborn.pid, grace_s=0.5) is True  # True: it had to SIGKILL
     assert not processes.alive(stubborn.pid)
 
