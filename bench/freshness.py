@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from bench.timing import interpolated_percentile
 from collector_svc.server import CollectorDeps, create_server
 from collector_svc.settings import CollectorSettings
 from gnomon.control import KeyKind, open_control_store
@@ -50,12 +50,6 @@ class Canary:
     window: datetime
     acked: float
     visible: float | None = None
-
-
-def pct(values: list[float], q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 @contextmanager
@@ -187,7 +181,7 @@ def run(mode: str, seconds: float, flush: float, keep: bool) -> int:
         if not delays:
             print(f"[{mode}] no canary became visible ({len(canaries)} sent)")
             return 1
-        p50, p95 = pct(delays, 50), pct(delays, 95)
+        p50, p95 = interpolated_percentile(delays, 50), interpolated_percentile(delays, 95)
         verdict = "meets" if p95 <= 60 and not missing else "MISSES"
         print(
             f"[{mode}] freshness acked -> visible in the rollup store over {len(canaries)} canaries"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.load import LoadResult, run_load
+from bench.timing import interpolated_percentile
 
 TARGETS = ("noop", "embedded", "pulsar")
 
@@ -80,12 +80,6 @@ def measure(target: str, batch_size: int, clients: int, concurrency: int, second
     )
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated: noop,embedded,pulsar")
@@ -107,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             results[(target, size)] = eps
             table.add_row(
                 target, str(size), f"{eps:,.0f}", f"{r.batches / r.seconds:,.0f}",
-                f"{pct(r.latencies_ms, 50):.1f}", f"{pct(r.latencies_ms, 99):.1f}", str(r.errors or "-"),
+                f"{interpolated_percentile(r.latencies_ms, 50):.1f}",
+                f"{interpolated_percentile(r.latencies_ms, 99):.1f}", str(r.errors or "-"),
             )  # fmt: skip
     console.print(table)
     for size in (int(s) for s in args.batch_sizes.split(",")):
