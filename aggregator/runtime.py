@@ -176,15 +176,18 @@ class Aggregator:
         return CycleResult(stats, committed=True)
 
     def _collect(self, stop: threading.Event) -> list[Record]:
-        """Poll until `max_records` records or the flush interval passed (or `stop`)."""
+        """Poll until `max_records` records or the flush interval passed (or `stop`). Polls at least once, so a
+        stall of this thread longer than the interval still takes what is waiting instead of an empty cycle."""
         deadline = time.monotonic() + self.settings.flush_interval_s
         records: list[Record] = []
         want = self.settings.max_records
+        polled = False
         while len(records) < want and not stop.is_set():
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 and polled:
                 break
-            records.extend(self.deps.consumer.poll(want - len(records), min(remaining, POLL_SLICE_S)))
+            records.extend(self.deps.consumer.poll(want - len(records), max(0.0, min(remaining, POLL_SLICE_S))))
+            polled = True
         return records
 
     def _process(self, records: list[Record]) -> CycleStats:
