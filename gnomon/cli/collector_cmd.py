@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 from dataclasses import replace
+from multiprocessing.synchronize import Event as EventFlag
 from typing import Any
 
 from collector_svc.iptrunc import parse_networks
@@ -119,8 +120,9 @@ def settings_from_args(args: argparse.Namespace) -> CollectorSettings:
     return replace(settings, **changes) if changes else settings
 
 
-def _serve(settings: CollectorSettings, announce: bool) -> int:
-    """One server process: serve until SIGTERM/SIGINT, drain, close the engines. Returns the exit code."""
+def _serve(settings: CollectorSettings, announce: bool, ready: EventFlag | None = None) -> int:
+    """One server process: serve until SIGTERM/SIGINT, drain, close the engines. Returns the exit code. Sets
+    `ready` (if given) once the server accepts connections."""
     # Batches allocate many short-lived containers; collect the young generation less often.
     gc.set_threshold(50_000, 20, 20)
     resource = {"service.instance.id": settings.collector_id, "gnomon.region": settings.common.region}
@@ -146,6 +148,8 @@ def _serve(settings: CollectorSettings, announce: bool) -> int:
         log.info("collector %s listening on %s:%d (%s)", settings.collector_id, settings.host, port, scheme)
         if announce:
             print(f"collector listening on {settings.host}:{port}", flush=True)
+        if ready is not None:
+            ready.set()
         gc.freeze()
         while not stop.wait(1.0):
             pass
@@ -159,9 +163,9 @@ def _serve(settings: CollectorSettings, announce: bool) -> int:
     return 0
 
 
-def _child(settings: CollectorSettings) -> None:
+def _child(settings: CollectorSettings, ready: EventFlag) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(_serve(settings, announce=False))
+    sys.exit(_serve(settings, announce=False, ready=ready))
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:
@@ -182,13 +186,14 @@ def _run_processes(settings: CollectorSettings) -> int:
     reserved = _reserve_port(settings.host, settings.port)
     port = reserved.getsockname()[1]
     ctx = multiprocessing.get_context("spawn")
+    ready = [ctx.Event() for _ in range(settings.processes)]
     children = [
         ctx.Process(
             target=_child,
-            args=(replace(settings, port=port, reuse_port=True, collector_id=f"{settings.collector_id}-{i}"),),
+            args=(replace(settings, port=port, reuse_port=True, collector_id=f"{settings.collector_id}-{i}"), flag),
             name=f"collector-{i}",
         )
-        for i in range(settings.processes)
+        for i, flag in enumerate(ready)
     ]
     stopping = threading.Event()
 
@@ -202,7 +207,12 @@ def _run_processes(settings: CollectorSettings) -> int:
         signal.signal(sig, forward)
     for child in children:
         child.start()
-    print(f"collector listening on {settings.host}:{port} ({settings.processes} processes)", flush=True)
+    # announce only once every process accepts connections (a failed start is handled by the loop below)
+    while not all(flag.wait(0.1) for flag in ready):
+        if any(c.exitcode is not None for c in children):
+            break
+    else:
+        print(f"collector listening on {settings.host}:{port} ({settings.processes} processes)", flush=True)
     try:
         while any(c.is_alive() for c in children):
             if not stopping.is_set() and any(c.exitcode not in (None, 0) for c in children):
