@@ -240,14 +240,15 @@ def test_queries_during_the_job_see_all_v1_or_all_v2(agg_env: AggEnv, registry: 
             return [(*r.dimension_values, *(str(v) for v in r.metric_values)) for r in reply.rows]
 
         v1 = answer()
-        answers: list[list[tuple[str, ...]]] = []
+        answers: list[tuple[float, list[tuple[str, ...]]]] = []  # (when the query was sent, its answer)
         errors: list[BaseException] = []
         stop = threading.Event()
 
         def ask() -> None:
             while not stop.is_set():
+                sent = time.monotonic()
                 try:
-                    answers.append(answer())
+                    answers.append((sent, answer()))
                 except BaseException as exc:  # reported below
                     errors.append(exc)
 
@@ -256,7 +257,10 @@ def test_queries_during_the_job_see_all_v1_or_all_v2(agg_env: AggEnv, registry: 
         try:
             run = gnomon(agg_env, *reprocess_args(log_from))
         finally:
-            time.sleep(0.5)
+            finished = time.monotonic()
+            deadline = finished + 60  # until a query sent after the job's exit has answered
+            while asker.is_alive() and not any(t > finished for t, _ in answers) and time.monotonic() < deadline:
+                time.sleep(0.05)
             stop.set()
             asker.join()
         assert run.returncode == 0, run.stdout + run.stderr
@@ -264,8 +268,9 @@ def test_queries_during_the_job_see_all_v1_or_all_v2(agg_env: AggEnv, registry: 
     assert v1 != v2 and "tablet" in {a[0] for a in v2}
     assert errors == []
     assert len(answers) > 20
-    assert {tuple(a) for a in answers} <= {tuple(v1), tuple(v2)}, "an answer mixed versions"
-    assert answers[-1] == v2
+    assert {tuple(a) for _, a in answers} <= {tuple(v1), tuple(v2)}, "an answer mixed versions"
+    after = [a for t, a in answers if t > finished]
+    assert after and all(a == v2 for a in after)  # once the job has flipped, never v1 again
 
 
 def test_kill_9_then_resume_is_exact_and_live_events_count_once(agg_env: AggEnv, registry: VersionRegistry) -> None:
