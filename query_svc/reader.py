@@ -17,7 +17,7 @@ DeadlineExceeded (via `Deadline.check`) between reads.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -191,8 +191,11 @@ def _counters(metrics: Sequence[Metrics]) -> I64:
     return np.ascontiguousarray(np.array([_COUNTERS(m) for m in metrics], dtype=np.int64).T)
 
 
-def window_rows(rows: Sequence[RollupRow], index: DimsIndex) -> list[WindowRows]:
-    """`rows` (ordered by window, as the store returns them) cut into windows, dims coded in `index`."""
+def window_rows(
+    rows: Sequence[RollupRow], index: DimsIndex, tokens: Mapping[datetime, Hashable | None] | None = None
+) -> list[WindowRows]:
+    """`rows` (ordered by window, as the store returns them) cut into windows, dims coded in `index`, each
+    stamped with its change token from `tokens` (read before `rows`; no token: None)."""
     out: list[WindowRows] = []
     i = 0
     while i < len(rows):
@@ -213,6 +216,7 @@ def window_rows(rows: Sequence[RollupRow], index: DimsIndex) -> list[WindowRows]
                 probe=part[0].key.dims,
                 computed_at=part[0].computed_at,
                 provisional=any(r.provisional for r in part),
+                stamp=tokens.get(start) if tokens else None,
             )
         )
         i = j
@@ -232,9 +236,9 @@ class RollupReader:
 
     With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
     re-read with their sketches. How a cached window is validated depends on the cube's size:
-    - `small_cubes` (a few rows per window, e.g. `total`): one `window_stamps` read of the range (row count,
-      provisional flag and shared computation time per window, no values); a cached window is valid when it is
-      closed, has as many rows and they all carry the cached computation time;
+    - `small_cubes` (a few rows per window, e.g. `total`): one `window_stamps` read of the range (a change
+      token per window, no values); a cached window is valid when its token equals the one read before it was
+      fetched;
     - other cubes: the window list plus one read of a few probe rows (see `query_svc.window_cache`).
     Reads pinned to dimension values (`dims`) always go to the store. Reads that go to the store fetch only the
     `sketches` asked for (see `RollupStore.read`); windows kept in the cache always hold both.
@@ -297,8 +301,9 @@ class RollupReader:
         assert cache is not None
         store, version, grain = self._store, span.version, segment.grain
         index = cache.scope(merchant_id, cube, version)
+        tokens: dict[datetime, Hashable | None] = {}
         if cube in self._small:
-            listed, valid, reads = self._validate_by_stamps(merchant_id, cube, segment, span, index)
+            listed, valid, reads, tokens = self._validate_by_stamps(merchant_id, cube, segment, span, index)
         else:
             listed, valid, reads = self._validate_by_probes(merchant_id, cube, segment, span, index)
         parts = dict(valid)
@@ -311,7 +316,7 @@ class RollupReader:
             while j < len(listed) and listed[j] not in valid:
                 j += 1
             hi = listed[j] if j < len(listed) else span.end
-            for w in window_rows(store.read(merchant_id, cube, grain, listed[i], hi, version), index):
+            for w in window_rows(store.read(merchant_id, cube, grain, listed[i], hi, version), index, tokens):
                 parts[w.window_start] = w
                 cache.put((merchant_id, cube, grain, version, w.window_start), w)
             reads += 1
@@ -333,26 +338,19 @@ class RollupReader:
 
     def _validate_by_stamps(
         self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
-    ) -> tuple[list[datetime], dict[datetime, WindowRows], int]:
-        """(the span's windows, the valid cached ones, store calls): one `window_stamps` read, no values."""
+    ) -> tuple[list[datetime], dict[datetime, WindowRows], int, dict[datetime, Hashable | None]]:
+        """(the span's windows, the valid cached ones, store calls, each window's change token): one
+        `window_stamps` read, no values."""
         cache = self._cache
         assert cache is not None
         grain, version = segment.grain, span.version
         stamps = self._store.window_stamps(merchant_id, cube, grain, span.start, span.end, version)
-        listed = [s.window_start for s in stamps]
+        tokens = dict(stamps)
+        listed = list(tokens)
         candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
-        valid: dict[datetime, WindowRows] = {}
-        for stamp in stamps:
-            entry = candidates.get(stamp.window_start)
-            if (
-                entry is not None
-                and not stamp.provisional
-                and stamp.rows == len(entry)
-                and stamp.computed_at == entry.computed_at
-            ):
-                valid[stamp.window_start] = entry
+        valid = {ws: entry for ws, entry in candidates.items() if entry.stamp is not None and entry.stamp == tokens[ws]}
         cache.counted(len(valid), len(candidates) - len(valid))
-        return listed, valid, 1
+        return listed, valid, 1, tokens
 
     def _validate_by_probes(
         self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex

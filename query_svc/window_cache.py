@@ -11,8 +11,9 @@ first dimension tuple) and that row's `computed_at`. A query lists the range's w
 reads the probe rows of the cached ones (`read(..., dims=probes)`), and uses a cached window only if its probe
 row still exists, is not provisional and carries the same `computed_at`. Otherwise the window is read again.
 Small cubes (a few rows per window, e.g. `total`: the probe would be the whole window) are validated instead by
-`RollupStore.window_stamps` of the range: a cached window is used when it has as many rows, none provisional,
-all with the cached `computed_at` (what the cache saves there is reading and decoding the ~2 KB sketches).
+`RollupStore.window_stamps` of the range, read before the windows' rows: a cached window is used when its change
+token is the one read before it was fetched (what the cache saves there is reading and decoding the ~2 KB
+sketches; on CQL the tokens are a few bytes per window where the rows' stamps were whole rows).
 
 This relies on how windows change, which the aggregator guarantees (aggregator.loop_tasks.write_day and
 aggregator.compute.compute_day): a changed window is rewritten WHOLE with `replace_window`, every row of a
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -79,7 +80,8 @@ class DimsIndex:
 
 @dataclass(frozen=True)
 class WindowRows:
-    """The rows of one window, dims coded in `index`; `probe`/`computed_at` validate it (see module doc)."""
+    """The rows of one window, dims coded in `index`; `probe`/`computed_at` or `stamp` validate it (see module
+    doc)."""
 
     index: DimsIndex
     window_start: datetime
@@ -90,6 +92,7 @@ class WindowRows:
     probe: tuple[str, ...]
     computed_at: datetime
     provisional: bool
+    stamp: Hashable | None = None  # the window's change token read before these rows were (small cubes)
 
     def __len__(self) -> int:
         return len(self.users)

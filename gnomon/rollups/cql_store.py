@@ -3,12 +3,19 @@
 Schema: `gnomon/rollups/migrations/*.cql` (applied by `CqlEngine` at start-up). Rows live in `rollups`,
 partitioned by (merchant_id, cube, grain, bucket, version) and clustered by (window_start, dims); `bucket` and
 the partition-size bound are explained in `gnomon.rollups.buckets`. `rollup_windows` lists the windows of each
-partition (same partition key) and `rollup_data_versions` holds the per-merchant change token.
+partition (same partition key) with each window's change token, and `rollup_data_versions` holds the
+per-merchant change token.
 
 Writes: rows are grouped by partition into UNLOGGED single-partition batches (≤ `batch_rows` rows and about
 `batch_bytes` bytes, below Cassandra's 50 KiB batch_size_fail_threshold; a batch of one partition is one
 mutation, applied atomically per replica) carrying the window-index row of each window they touch, and sent
-with `execute_concurrent`. The data version is set once every batch is acknowledged.
+with `execute_concurrent`. Once every batch (and, for `replace_window`, every deletion) is acknowledged, each
+window written gets a fresh random change token (`rollup_windows.changed`), and then the data version is set.
+`window_stamps` reads those tokens, a few bytes per window, instead of the rows with their ~2 KB sketches: a
+reader that saw a token before a write saw the write's new token after it, so a copy cached under a token is
+the window as it was when the token was read or newer. A write that fails before its tokens are set must be
+retried (as the aggregator does) or the window's old token keeps vouching for a cached copy it no longer
+matches. Windows written before migration 0004 have no token (None: never served from a cache).
 
 Range reads of wide-bucket cubes (few rows per partition) ask for up to 100 buckets per query (`bucket IN ?`,
 Scylla's default partition-key limit), those of narrow-bucket cubes one bucket per query; queries run
@@ -22,6 +29,7 @@ purged after gc_grace_seconds (keep repairs within it).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -104,8 +112,8 @@ class CqlRollupStore:
             self._read_range[chosen] = p(f"{select} {_PKS} AND {range_}")
             self._read_dims[chosen] = p(f"{select} {_PK} AND {in_}")
         self._read_windows = p(f"SELECT bucket, window_start FROM rollup_windows WHERE {_PKS} AND {range_}")  # noqa: S608
-        stamps = "SELECT window_start, provisional, computed_at FROM rollups WHERE"
-        self._read_stamps = p(f"{stamps} {_PKS} AND {range_}")
+        self._read_stamps = p(f"SELECT window_start, changed FROM rollup_windows WHERE {_PKS} AND {range_}")  # noqa: S608
+        self._set_changed = p(f"UPDATE rollup_windows SET changed = ? WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
         self._delete_window = p(f"DELETE FROM rollup_windows WHERE {_PK} AND window_start = ?")  # noqa: S608
@@ -186,7 +194,21 @@ class CqlRollupStore:
         items = self._batches(rows)
         with self._engine.errors("rollup write"):
             self._engine.execute_all(items)
+            self._engine.execute_all(self._change_tokens({(self._partition(r.key), r.key.window_start) for r in rows}))
             self._engine.bump_data_versions(r.key.merchant_id for r in rows)
+
+    def _change_tokens(self, windows: Collection[tuple[Partition, datetime]]) -> list[Item]:
+        """Statements giving each of `windows` a fresh change token, batched per partition."""
+        by_partition: dict[Partition, list[datetime]] = {}
+        for pk, window_start in windows:
+            by_partition.setdefault(pk, []).append(window_start)
+        items: list[Item] = []
+        for pk, starts in by_partition.items():
+            statements: list[Item] = [(self._set_changed, (_change_token(), *pk, ws)) for ws in sorted(starts)]
+            items.extend(
+                self._batch(statements[i : i + self._batch_rows]) for i in range(0, len(statements), self._batch_rows)
+            )
+        return items
 
     def replace_window(
         self,
@@ -216,7 +238,9 @@ class CqlRollupStore:
                 for i in range(0, len(stale), MAX_CLUSTERING_COMBINATIONS)
             ]
             self._engine.execute_all(deletes)
-            if not rows:
+            if rows:
+                self._engine.execute_all(self._change_tokens([(pk, window_start)]))
+            else:
                 self._engine.execute(self._delete_window, (*pk, window_start))
             self._engine.bump_data_versions([merchant_id])
 
@@ -341,8 +365,8 @@ class CqlRollupStore:
             return []
         lo, hi, partitions = scope
         with self._engine.errors("rollup window_stamps"):
-            found = self._read_partitions(self._read_stamps, partitions, lo, hi)
-        return _stamps_of(found)
+            found = self._read_partitions(self._read_stamps, partitions, lo, hi, small_rows=True)
+        return [WindowStamp(utc(window_start), changed) for window_start, changed in found]
 
     def data_version(self, merchant_id: str) -> int:
         require_name(merchant_id, "merchant_id")
@@ -376,26 +400,6 @@ def _row_maker(
     return make
 
 
-def _stamps_of(found: Iterable[Sequence[Any]]) -> list[WindowStamp]:
-    """Stamps from the driver's (window_start, provisional, computed_at) rows ordered by window_start; the naive
-    datetimes are made aware once per window, not per row."""
-    out: list[WindowStamp] = []
-    window: Any = None
-    rows = 0
-    provisional = False
-    computed_at: Any = None
-    mixed = False
-
-    def close() -> None:
-        if rows:
-            out.append(WindowStamp(utc(window), rows, provisional, None if mixed else utc(computed_at)))
-
-    for ws, flag, at in found:
-        if ws != window:
-            close()
-            window, rows, provisional, computed_at, mixed = ws, 0, False, at, False
-        rows += 1
-        provisional = provisional or bool(flag)
-        mixed = mixed or at != computed_at
-    close()
-    return out
+def _change_token() -> int:
+    """A random 63-bit window change token (equality is all that matters; no clock, so no skew)."""
+    return secrets.randbits(63)

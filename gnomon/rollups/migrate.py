@@ -7,7 +7,9 @@ table, keyed by (component, migration_id) so other components can share the tabl
 - applying is idempotent: recorded migrations are skipped, so a second run applies nothing;
 - a recorded migration whose file changed raises MigrationError (never edit an applied migration: add one);
 - a recorded migration unknown to this code (a newer Gnomon applied it; rolling upgrade) is tolerated;
-- DDL uses IF NOT EXISTS, so a migration interrupted after some statements is simply re-run whole.
+- DDL uses IF NOT EXISTS, so a migration interrupted after some statements is simply re-run whole; an
+  `ALTER TABLE t ADD c type` (which not every CQL server accepts with IF NOT EXISTS) is skipped when the
+  keyspace's table already has column `c`.
 
 The keyspace itself is environment-specific (datacenter, replication factor) and is created here in code with
 NetworkTopologyStrategy, not in a migration file. Every call blocks; driver errors propagate to the caller.
@@ -33,6 +35,7 @@ FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.cql")
 KEYSPACE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
 DATACENTER_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 DDL_TIMEOUT_S = 60.0
+ADD_COLUMN_RE = re.compile(r"ALTER\s+TABLE\s+(\w+)\s+ADD\s+(\w+)\s+\w+", re.IGNORECASE)
 
 MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     component text,
@@ -181,7 +184,8 @@ def apply_migrations(
         if m.number in done:
             continue
         for statement in m.statements:
-            session.execute(statement, timeout=DDL_TIMEOUT_S)
+            if not _column_already_added(session, keyspace, statement):
+                session.execute(statement, timeout=DDL_TIMEOUT_S)
         session.execute(
             "INSERT INTO schema_migrations (component, migration_id, name, checksum, applied_at)"
             " VALUES (%s, %s, %s, %s, %s)",
@@ -189,3 +193,16 @@ def apply_migrations(
         )
         applied.append(m.name)
     return applied
+
+
+def _column_already_added(session: Any, keyspace: str, statement: str) -> bool:
+    """Whether `statement` is an `ALTER TABLE t ADD c type` whose column already exists (an earlier,
+    interrupted run of the same migration added it)."""
+    match = ADD_COLUMN_RE.match(statement.strip())
+    if match is None:
+        return False
+    rows = session.execute(
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+        (keyspace, match.group(1).lower()),
+    )
+    return match.group(2).lower() in {str(r[0]) for r in rows}

@@ -16,7 +16,7 @@ so every adapter returns rows equal to the ones written.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -228,12 +228,11 @@ class RollupRow:
 
 
 class WindowStamp(NamedTuple):
-    """What a window of one cube and version holds, without its values: validates cached copies of it."""
+    """A window of one cube and version that has rows, and its change token, without its values: validates
+    cached copies of the window (see `RollupStore.window_stamps`)."""
 
     window_start: datetime
-    rows: int
-    provisional: bool  # any of its rows
-    computed_at: datetime | None  # the computation time shared by all its rows; None when they differ
+    token: Hashable | None  # None: no cached copy of this window may be trusted
 
 
 def restore_row(

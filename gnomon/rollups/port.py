@@ -85,9 +85,15 @@ class RollupStore(Protocol):
     def window_stamps(
         self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
     ) -> list[WindowStamp]:
-        """For each window in [start, end) with rows, ascending: its row count, whether any row is provisional
-        and the computation time its rows share (None when they differ). Reads no values: a cheap way to tell
-        whether a cached copy of a small window is still current (the aggregator rewrites windows whole)."""
+        """For each window in [start, end) with rows, ascending: its change token. Reads no values: a cheap way
+        to tell whether a cached copy of a window is still current.
+
+        Contract: a copy of a window read after its token was read is current as long as a later call returns
+        an equal, non-None token; None means unknown (never trust a copy). SQLite: the token is derived from the
+        window's rows (row count and the computation time they share; None while any row is provisional or
+        their times differ), which relies on the aggregator rewriting a changed window whole with a new
+        computation time. CQL: a random token set by every write or `replace_window` that touches the window,
+        after its rows are durable (None for windows written before schema migration 0004)."""
         ...
 
     def data_version(self, merchant_id: str) -> int:

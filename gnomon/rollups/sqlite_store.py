@@ -334,7 +334,7 @@ class SqliteRollupStore:
         with self._errors():
             found = self._db.reader().execute(_STAMPS, scope).fetchall()
         return [
-            WindowStamp(from_s(ws), n, provisional == 1, from_ms(lo) if lo == hi else None)
+            WindowStamp(from_s(ws), (n, lo) if provisional == 0 and lo == hi else None)
             for ws, n, provisional, lo, hi in found
         ]
 

@@ -267,32 +267,30 @@ def test_hour_range_bounds_across_days_and_months(store: RollupStore, cube: str)
     assert store.windows(m, cube, H, hi, lo, 1) == []
 
 
-def test_window_stamps_count_rows_flag_open_windows_and_share_computation_times(store: RollupStore) -> None:
+def test_window_stamps_list_the_windows_with_rows_and_tokens_that_change_with_them(store: RollupStore) -> None:
     m = _mid()
     later = COMPUTED + timedelta(seconds=5)
     hours = [T0 + timedelta(hours=h) for h in range(0, 30, 3)]  # across two days (two buckets of narrow cubes)
-    store.write([row(m, hours[0], (p,), cube="page") for p in ("/a", "/b", "/c")])
-    store.write([row(m, hours[1], ("/a",), cube="page", provisional=True), row(m, hours[1], ("/b",), cube="page")])
-    store.write(
-        [row(m, hours[2], ("/a",), cube="page"), replace(row(m, hours[2], ("/b",), cube="page"), computed_at=later)]
-    )
-    store.write([row(m, h, ("/x",), cube="page") for h in hours[3:]])
+    for h in hours:  # the aggregator's way: whole windows, every row with the computation time
+        store.replace_window(m, "page", H, h, 1, [row(m, h, (p,), cube="page") for p in ("/a", "/b")])
     store.write([row(m, hours[4], ("/x",), cube="page", version=2), row(_mid(), hours[4], ("/x",), cube="page")])
     end = hours[-1] + timedelta(hours=1)
-    stamps = store.window_stamps(m, "page", H, T0, end, 1)
-    assert (
-        [(s.window_start, s.rows, s.provisional, s.computed_at) for s in stamps]
-        == [
-            (hours[0], 3, False, COMPUTED),
-            (hours[1], 2, True, COMPUTED),
-            (hours[2], 2, False, None),  # its rows were computed at different times
-            *((h, 1, False, COMPUTED) for h in hours[3:]),
-        ]
-    )
-    assert [s.window_start for s in store.window_stamps(m, "page", H, hours[1], hours[3], 1)] == hours[1:3]
+    first = store.window_stamps(m, "page", H, T0, end, 1)
+    assert [s.window_start for s in first] == hours
+    assert all(s.token is not None for s in first)
+    assert store.window_stamps(m, "page", H, T0, end, 1) == first  # nothing written: the same tokens
+    assert store.window_stamps(m, "page", H, hours[1], hours[3], 1) == first[1:3]
     assert store.window_stamps(m, "page", H, end, T0, 1) == []
-    store.replace_window(m, "page", H, hours[0], 1, [])
-    assert store.window_stamps(m, "page", H, T0, end, 1)[0].window_start == hours[1]
+    # rewritten whole, one row dropped; a row added by a plain write; emptied: the others keep their tokens
+    store.replace_window(
+        m, "page", H, hours[0], 1, [replace(row(m, hours[0], ("/a",), cube="page"), computed_at=later)]
+    )
+    store.write([replace(row(m, hours[1], ("/c",), cube="page"), computed_at=later)])
+    store.replace_window(m, "page", H, hours[2], 1, [])
+    second = store.window_stamps(m, "page", H, T0, end, 1)
+    assert [s.window_start for s in second] == hours[:2] + hours[3:]
+    assert second[0].token != first[0].token and second[1].token != first[1].token
+    assert second[2:] == first[3:]
 
 
 @pytest.mark.parametrize("cube", ["country", "page"])  # wide buckets (many per query) and narrow (one each)

@@ -1,11 +1,13 @@
-"""The window cache: closed windows are reused only while unchanged (probe row's computed_at), never stale under
-the aggregator's way of writing (whole windows via replace_window, stamped with the computation time)."""
+"""The window cache: closed windows are reused only while unchanged (probe row's computed_at, or the window's
+change token for small cubes), never stale under the aggregator's way of writing (whole windows via
+replace_window, stamped with the computation time). Against the SQLite store and against Cassandra."""
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,13 +15,16 @@ import numpy as np
 import pytest
 
 from gnomon.control import SqliteControlStore
-from gnomon.rollups import Grain, RollupRow, day_window
+from gnomon.rollups import Grain, RollupRow, RollupStore, VersionRegistry, day_window
+from gnomon.rollups.cql_store import CqlRollupStore
+from gnomon.rollups.cql_versions import CqlVersionRegistry
 from gnomon.rollups.sqlite_store import SqliteRollupStore
 from gnomon.rollups.sqlite_versions import SqliteVersionRegistry
 from query_svc.engine import EngineConfig, QueryEngine
 from query_svc.model import DateSpec, ReportRequest
 from query_svc.testing import rollup_row
 from query_svc.window_cache import DimsIndex, WindowCache, WindowRows
+from tests.conftest import RealEngines
 
 ZONE = "Europe/Berlin"
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -28,8 +33,8 @@ DAYS = [date(2026, 2, 1) + timedelta(days=i) for i in range(6)]
 
 @dataclass
 class Env:
-    store: SqliteRollupStore
-    registry: SqliteVersionRegistry
+    store: RollupStore
+    registry: VersionRegistry
     cached: QueryEngine  # window cache on, result cache off
     plain: QueryEngine  # no cache at all: the reference
     merchant: str
@@ -60,19 +65,38 @@ class Env:
         assert self.report(self.cached) == self.report(self.plain)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+@pytest.fixture(scope="module")
+def cql_store(real_engines: RealEngines) -> Iterator[CqlRollupStore]:
+    cql = replace(real_engines.settings.cql, replication_factor=1)
+    store = CqlRollupStore.connect(cql, keyspace=f"gnomon_window_cache_test_{uuid.uuid4().hex[:10]}")
+    try:
+        yield store
+    finally:
+        store.engine.drop_keyspace()
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("cql", marks=pytest.mark.engines)])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    """A fresh merchant; its rollups in SQLite or in a Cassandra keyspace shared by the module's tests."""
     control = SqliteControlStore(tmp_path / "control.sqlite3")
     merchant = control.create_merchant("W", ZONE, "EUR").merchant_id
-    store = SqliteRollupStore(tmp_path / "rollups.sqlite3", synchronous="OFF")
-    registry = SqliteVersionRegistry(tmp_path / "rollups.sqlite3", synchronous="OFF")
+    store: RollupStore
+    registry: VersionRegistry
+    if request.param == "cql":
+        cql: CqlRollupStore = request.getfixturevalue("cql_store")
+        store, registry = cql, CqlVersionRegistry(cql.engine)
+    else:
+        store = SqliteRollupStore(tmp_path / "rollups.sqlite3", synchronous="OFF")
+        registry = SqliteVersionRegistry(tmp_path / "rollups.sqlite3", synchronous="OFF")
     cached = QueryEngine(store, registry, control, config=EngineConfig(cache_entries=0), clock=lambda: NOW)
     plain = QueryEngine(
         store, registry, control, config=EngineConfig(cache_entries=0, window_cache_rows=0), clock=lambda: NOW
     )
     yield Env(store, registry, cached, plain, merchant, [0])
     registry.close()
-    store.close()
+    if request.param != "cql":
+        store.close()
     control.close()
 
 

@@ -13,7 +13,13 @@ from cassandra.cluster import Cluster, Session
 
 from gnomon.rollups.cql_engine import CqlEngine
 from gnomon.rollups.errors import MigrationError
-from gnomon.rollups.migrate import apply_migrations, ensure_keyspace, load_migrations, split_statements
+from gnomon.rollups.migrate import (
+    ADD_COLUMN_RE,
+    apply_migrations,
+    ensure_keyspace,
+    load_migrations,
+    split_statements,
+)
 from tests.conftest import RealEngines
 
 # -- pure ----------------------------------------------------------------------------------------------------------
@@ -49,7 +55,8 @@ def test_packaged_migrations_respect_the_scylla_rules() -> None:
     for m in load_migrations():
         for statement in m.statements:
             text = " ".join(statement.split()).upper()
-            assert text.startswith(("CREATE TABLE IF NOT EXISTS", "CREATE TYPE IF NOT EXISTS")), (m.name, text)
+            creates = text.startswith(("CREATE TABLE IF NOT EXISTS", "CREATE TYPE IF NOT EXISTS"))
+            assert creates or ADD_COLUMN_RE.fullmatch(text), (m.name, text)  # re-runnable statements only
             assert " COUNTER" not in text and "ALLOW FILTERING" not in text, (m.name, text)
             assert re.sub(r"IF NOT EXISTS", "", text).find(" IF ") < 0, (m.name, text)  # no LWT
     rollups = " ".join(load_migrations()[0].statements[0].split())
@@ -143,3 +150,19 @@ def test_new_migrations_apply_and_edited_ones_are_refused(
     # an older Gnomon that knows only 0001 tolerates the 0002 a newer one applied (rolling upgrade)
     (tmp_path / "0001_first.cql").write_text("CREATE TABLE IF NOT EXISTS first (k int PRIMARY KEY);\n")
     assert apply_migrations(session, keyspace, load_migrations(tmp_path)[:1], component="t") == []
+
+
+@pytest.mark.engines
+def test_an_interrupted_add_column_migration_runs_again(
+    real_engines: RealEngines, session: Session, keyspace: str, tmp_path: Path
+) -> None:
+    ensure_keyspace(session, keyspace, real_engines.settings.cql.local_datacenter, 1)
+    (tmp_path / "0001_table.cql").write_text("CREATE TABLE IF NOT EXISTS t (k int PRIMARY KEY);\n")
+    (tmp_path / "0002_columns.cql").write_text("ALTER TABLE t ADD a bigint;\nALTER TABLE t ADD b text;\n")
+    assert apply_migrations(session, keyspace, load_migrations(tmp_path)[:1], component="t") == ["0001_table.cql"]
+    session.execute(f"ALTER TABLE {keyspace}.t ADD a bigint", timeout=60)  # the run that stopped after one statement
+    assert apply_migrations(session, keyspace, load_migrations(tmp_path), component="t") == ["0002_columns.cql"]
+    columns = session.execute(
+        "SELECT column_name, type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = 't'", [keyspace]
+    )
+    assert {(r.column_name, r.type) for r in columns} == {("k", "int"), ("a", "bigint"), ("b", "text")}
