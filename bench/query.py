@@ -26,6 +26,7 @@ How:
    needs the engines running on the default ports; the rollups are loaded into a fresh keyspace
    `gnomon_bench_query_<token>`, replication factor 1, dropped at the end; only the partitions the two queries
    read, total hour/day and page day, since partitions are per cube and grain: `--cql-all` loads every row).
+   The Cassandra calls start once no compaction of the freshly loaded keyspace runs (the wait is printed).
 4. The answers are checked against DuckDB (pageviews and sessions exactly, users within HLL error: every
    value within 5 % = ~3 sigma of lg_k 12, and for the 720 hours at most 10 % beyond 3.2 % = the 95 % bound); a
    mismatch is printed loudly and the exit code is 1. The "(other)" row (pages capped by the aggregator) is
@@ -81,6 +82,7 @@ QUERIED_BLOCKS: Final = frozenset({("total", "hour"), ("total", "day"), ("page",
 GAP_US: Final = 30 * 60 * 1_000_000
 TARGET_P99_MS: Final = {"series": 50.0, "top-10": 150.0}
 TARGET_RATIO: Final = 5.0
+SETTLE_TIMEOUT_S: Final = 300.0
 USERS_MAX_ERROR: Final = 0.05  # ~3 sigma of an lg_k 12 HLL (1.04 / sqrt(4096) = 1.6 %)
 USERS_95_ERROR: Final = 0.032  # the sketches' documented 95 % bound
 USERS_95_SHARE: Final = 0.10  # at most this share of the values may be beyond USERS_95_ERROR
@@ -357,6 +359,7 @@ def open_backend(
                     del rows
                     progress.advance(task)
             print(f"cql: wrote {n_rows:,} rows in {time.perf_counter() - t0:.0f} s")
+            _await_compactions(store, settings.cql.keyspace)
         yield store, registry
     finally:
         if registry is not None:
@@ -367,6 +370,22 @@ def open_backend(
             if isinstance(store, CqlRollupStore):
                 store.engine.drop_keyspace()
         store.close()
+
+
+def _await_compactions(store: RollupStore, keyspace: str) -> None:
+    """Wait until Cassandra runs no compaction of `keyspace` (system_views.sstable_tasks), at most
+    SETTLE_TIMEOUT_S; print how long it took."""
+    from gnomon.rollups.cql_store import CqlRollupStore
+
+    assert isinstance(store, CqlRollupStore)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < SETTLE_TIMEOUT_S:
+        tasks = store.engine.execute("SELECT keyspace_name FROM system_views.sstable_tasks")
+        if not any(task[0] == keyspace for task in tasks):
+            print(f"cql: no compaction of {keyspace} running after {time.monotonic() - t0:.1f} s")
+            return
+        time.sleep(0.5)
+    print(f"cql: still compacting {keyspace} after {SETTLE_TIMEOUT_S:.0f} s; measuring anyway")
 
 
 def profile_engine(engine: Any, name: str, params: Params) -> None:
