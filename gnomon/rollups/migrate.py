@@ -9,7 +9,8 @@ table, keyed by (component, migration_id) so other components can share the tabl
 - a recorded migration unknown to this code (a newer Gnomon applied it; rolling upgrade) is tolerated;
 - DDL uses IF NOT EXISTS, so a migration interrupted after some statements is simply re-run whole; an
   `ALTER TABLE t ADD c type` (which not every CQL server accepts with IF NOT EXISTS) is skipped when the
-  keyspace's table already has column `c`.
+  keyspace's table already has column `c`, and its "already exists" error is ignored (another process added
+  the column between the check and the statement).
 
 The keyspace itself is environment-specific (datacenter, replication factor) and is created here in code with
 NetworkTopologyStrategy, not in a migration file. Every call blocks; driver errors propagate to the caller.
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
+
+from cassandra import InvalidRequest
 
 from gnomon.rollups.errors import MigrationError
 
@@ -184,8 +187,7 @@ def apply_migrations(
         if m.number in done:
             continue
         for statement in m.statements:
-            if not _column_already_added(session, keyspace, statement):
-                session.execute(statement, timeout=DDL_TIMEOUT_S)
+            _apply_statement(session, keyspace, statement)
         session.execute(
             "INSERT INTO schema_migrations (component, migration_id, name, checksum, applied_at)"
             " VALUES (%s, %s, %s, %s, %s)",
@@ -193,6 +195,21 @@ def apply_migrations(
         )
         applied.append(m.name)
     return applied
+
+
+def _apply_statement(session: Any, keyspace: str, statement: str) -> None:
+    """Execute one migration statement; an `ALTER TABLE t ADD c` whose column exists already (added by an
+    interrupted earlier run, or by another process migrating at the same moment) is left as it is."""
+    if _column_already_added(session, keyspace, statement):
+        return
+    try:
+        session.execute(statement, timeout=DDL_TIMEOUT_S)
+    except InvalidRequest as exc:
+        concurrent = ADD_COLUMN_RE.match(statement.strip()) is not None and (
+            "already exists" in str(exc) or _column_already_added(session, keyspace, statement)
+        )
+        if not concurrent:
+            raise
 
 
 def _column_already_added(session: Any, keyspace: str, statement: str) -> bool:

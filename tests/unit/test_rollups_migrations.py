@@ -9,8 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cassandra import InvalidRequest
 from cassandra.cluster import Cluster, Session
 
+from gnomon.rollups import migrate
 from gnomon.rollups.cql_engine import CqlEngine
 from gnomon.rollups.errors import MigrationError
 from gnomon.rollups.migrate import (
@@ -166,3 +168,27 @@ def test_an_interrupted_add_column_migration_runs_again(
         "SELECT column_name, type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = 't'", [keyspace]
     )
     assert {(r.column_name, r.type) for r in columns} == {("k", "int"), ("a", "bigint"), ("b", "text")}
+
+
+@pytest.mark.engines
+def test_a_column_added_by_a_concurrent_migrator_is_not_an_error(
+    real_engines: RealEngines, session: Session, keyspace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_keyspace(session, keyspace, real_engines.settings.cql.local_datacenter, 1)
+    (tmp_path / "0001_table.cql").write_text("CREATE TABLE IF NOT EXISTS t (k int PRIMARY KEY);\n")
+    (tmp_path / "0002_column.cql").write_text("ALTER TABLE t ADD a bigint;\n")
+    assert apply_migrations(session, keyspace, load_migrations(tmp_path)[:1], component="t") == ["0001_table.cql"]
+    session.execute(f"ALTER TABLE {keyspace}.t ADD a bigint", timeout=60)  # the other process, just now
+    checks: list[bool] = []
+    real_check = migrate._column_already_added
+
+    def check_before_the_other_process(s: Session, ks: str, statement: str) -> bool:
+        checks.append(real_check(s, ks, statement) if checks else False)  # the first check saw no column yet
+        return checks[-1]
+
+    monkeypatch.setattr(migrate, "_column_already_added", check_before_the_other_process)
+    assert apply_migrations(session, keyspace, load_migrations(tmp_path), component="t") == ["0002_column.cql"]
+    assert checks[0] is False  # the ALTER ran, failed with "already exists", and was taken as done
+    (tmp_path / "0003_bad.cql").write_text("ALTER TABLE t ADD b nosuchtype;\n")
+    with pytest.raises(InvalidRequest):  # any other failure of an ADD still fails the migration
+        apply_migrations(session, keyspace, load_migrations(tmp_path), component="t")
