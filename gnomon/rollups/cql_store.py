@@ -30,7 +30,7 @@ purged after gc_grace_seconds (keep repairs within it).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -131,8 +131,9 @@ class CqlRollupStore:
         bucket = self._policy.bucket_of(key.cube, key.grain, key.window_start)
         return (key.merchant_id, key.cube, key.grain.value, bucket, key.version)
 
-    def _batches(self, rows: Sequence[RollupRow]) -> list[Item]:
-        """Single-partition statements for `rows` (last occurrence of a key wins), window-index rows included."""
+    def _batches(self, rows: Sequence[RollupRow]) -> tuple[list[Item], dict[Partition, set[datetime]]]:
+        """Single-partition statements for `rows` (last occurrence of a key wins), window-index rows included,
+        and the windows they touch per partition."""
         partitions: dict[Partition, dict[tuple[datetime, str], RollupRow]] = {}
         for row in rows:
             if type(row) is not RollupRow:
@@ -140,10 +141,11 @@ class CqlRollupStore:
             key = row.key
             partitions.setdefault(self._partition(key), {})[(key.window_start, encode_dims(key.dims))] = row
         items: list[Item] = []
+        windows: dict[Partition, set[datetime]] = {}
         for pk, keyed in partitions.items():
             pending: list[Item] = []
             size = 0
-            seen_windows: set[datetime] = set()
+            seen_windows = windows[pk] = set()
             for (window_start, dims), row in keyed.items():
                 m = row.metrics
                 if window_start not in seen_windows:
@@ -177,7 +179,7 @@ class CqlRollupStore:
                     pending, size = [], 0
             if pending:
                 items.append(self._batch(pending))
-        return items
+        return items, windows
 
     def _batch(self, statements: list[Item]) -> Item:
         if len(statements) == 1:
@@ -191,20 +193,17 @@ class CqlRollupStore:
     def write(self, rows: Sequence[RollupRow]) -> None:
         if not rows:
             return
-        items = self._batches(rows)
+        items, windows = self._batches(rows)
         with self._engine.errors("rollup write"):
             self._engine.execute_all(items)
-            self._engine.execute_all(self._change_tokens({(self._partition(r.key), r.key.window_start) for r in rows}))
-            self._engine.bump_data_versions(r.key.merchant_id for r in rows)
+            self._engine.execute_all(self._change_tokens(windows))
+            self._engine.bump_data_versions(pk[0] for pk in windows)
 
-    def _change_tokens(self, windows: Collection[tuple[Partition, datetime]]) -> list[Item]:
-        """Statements giving each of `windows` a fresh change token, batched per partition."""
-        by_partition: dict[Partition, list[datetime]] = {}
-        for pk, window_start in windows:
-            by_partition.setdefault(pk, []).append(window_start)
+    def _change_tokens(self, windows: Mapping[Partition, Collection[datetime]]) -> list[Item]:
+        """Statements giving each window of each partition a fresh change token, batched per partition."""
         items: list[Item] = []
-        for pk, starts in by_partition.items():
-            statements: list[Item] = [(self._set_changed, (_change_token(), *pk, ws)) for ws in sorted(starts)]
+        for pk, starts in windows.items():
+            statements: list[Item] = [(self._set_changed, (_change_token(), *pk, ws)) for ws in starts]
             items.extend(
                 self._batch(statements[i : i + self._batch_rows]) for i in range(0, len(statements), self._batch_rows)
             )
@@ -225,7 +224,7 @@ class CqlRollupStore:
         window_start = require_window_start(window_start)
         require_version(version)
         check_window_rows(merchant_id, cube, grain, window_start, version, rows)
-        items = self._batches(rows)
+        items, _ = self._batches(rows)
         bucket = self._policy.bucket_of(cube, grain, window_start)
         pk = (merchant_id, cube, grain.value, bucket, version)
         keep = {encode_dims(r.key.dims) for r in rows}
@@ -239,7 +238,7 @@ class CqlRollupStore:
             ]
             self._engine.execute_all(deletes)
             if rows:
-                self._engine.execute_all(self._change_tokens([(pk, window_start)]))
+                self._engine.execute_all(self._change_tokens({pk: [window_start]}))
             else:
                 self._engine.execute(self._delete_window, (*pk, window_start))
             self._engine.bump_data_versions([merchant_id])
