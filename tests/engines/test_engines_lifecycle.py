@@ -62,7 +62,10 @@ def test_up_twice_kill_and_recover_then_down(real_engines: RealEngines) -> None:
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"{engine}: started" in again.stdout, again.stdout
 
-    client = pulsar.Client(settings.pulsar.service_url)
+    # After a restart, the first lookup in a namespace bundle makes the broker load EVERY topic of that bundle
+    # (each with ledger recovery after kill -9); at the end of the suite the namespace holds all the suite's
+    # topics, so this lookup can take longer than the client's default 30 s operation timeout.
+    client = pulsar.Client(settings.pulsar.service_url, operation_timeout_seconds=180)
     reader = client.create_reader(topic, pulsar.MessageId.earliest)
     read = []
     while reader.has_message_available():
