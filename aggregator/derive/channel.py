@@ -128,15 +128,37 @@ def normalize_host(host: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
+# The common shape, "[scheme:]//host[:port][/?#rest]" with an ASCII host and no userinfo, brackets or tab/newline:
+# its host is group 1 exactly as `urlsplit(...).hostname` would find it (before lower-casing). Anything else
+# takes the `urlsplit` path (tests/unit/test_derive_properties.py checks both paths agree).
+_PLAIN_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//([A-Za-z0-9.-]*)(?::[0-9]*)?(?:[/?#][^\t\n\r]*)?", re.ASCII)
+
+
 def url_host(url: str) -> str:
     """Normalized host of `url` ("" when there is none or it is not a plausible host name).
 
-    Accepts scheme-less "example.com/path"."""
+    Accepts scheme-less "example.com/path". Same answer as `url_host_by_urlsplit`, about 10x faster for the
+    usual "https://host/path" (derivations call this once per distinct URL of a batch)."""
+    text = _with_authority(url)
+    plain = _PLAIN_URL.fullmatch(text)
+    if plain is None:
+        return _host_by_urlsplit(text)
+    host = normalize_host(plain.group(1))
+    return host if _HOST.match(host) else ""
+
+
+def url_host_by_urlsplit(url: str) -> str:
+    """`url_host` computed by `urllib.parse.urlsplit` alone (the reference the fast path is tested against)."""
+    return _host_by_urlsplit(_with_authority(url))
+
+
+def _with_authority(url: str) -> str:
+    """`url` stripped, with "//" in front when it has neither a "scheme://" nor a leading "//" ("" stays "")."""
     text = url.strip()
-    if not text:
-        return ""
-    if "://" not in text and not text.startswith("//"):
-        text = "//" + text
+    return "//" + text if text and "://" not in text and not text.startswith("//") else text
+
+
+def _host_by_urlsplit(text: str) -> str:
     try:
         host = normalize_host(urlsplit(text).hostname or "")
     except ValueError:

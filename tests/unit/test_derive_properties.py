@@ -16,7 +16,7 @@ from aggregator.derive import (
     GeoDatabase,
     UserAgentParser,
 )
-from aggregator.derive.channel import Channel, classify_urls, url_host
+from aggregator.derive.channel import Channel, classify_urls, url_host, url_host_by_urlsplit
 
 _settings = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -67,6 +67,28 @@ def test_channel_never_raises(referrer: str, page: str, source: str, medium: str
     assert result.source and result.medium
     assert result.source_medium == f"{result.source} / {result.medium}"
     url_host(referrer)
+
+
+# URL-shaped text: optional scheme, "//" or not, host-ish and port-ish parts from a small, tricky alphabet.
+_TRICKY_HOSTS = ["www.Example.COM", "example.org.", "[::1]", "u:p@h.com", "u@h.com", "a.b@c", "xn--e1a.рф"]
+_url_part = st.text(alphabet="aZ09.-_:@[]%/?#\t\n \\ä", max_size=12)
+url_text = st.one_of(
+    any_text,
+    st.builds(
+        lambda scheme, slashes, host, port, rest: f"{scheme}{slashes}{host}{port}{rest}",
+        st.sampled_from(["", "http:", "HTTPS:", "android-app:", "1x:", "a+b.c-d:", " http:"]),
+        st.sampled_from(["//", "/", "", "///"]),
+        st.one_of(_url_part, st.sampled_from(_TRICKY_HOSTS)),
+        st.sampled_from(["", ":", ":8080", ":x", ":80:90"]),
+        st.one_of(_url_part, st.sampled_from(["", "/", "/p?q=http://x", "#f", "?a"])),
+    ),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(url=url_text)
+def test_url_host_fast_path_agrees_with_urlsplit(url: str) -> None:
+    assert url_host(url) == url_host_by_urlsplit(url)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
