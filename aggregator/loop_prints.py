@@ -7,19 +7,33 @@ of thousands of merchant-days. Window keys are hashed too (64 bits; a collision 
 one day), so a packed set cannot name its windows: when a window disappears from a recomputation, the writer
 lists the stored windows instead (`loop_tasks.write_day`). Hashes use blake2b, never `hash()`: they must agree
 across processes.
+
+Two ways to a day's fingerprints, for the two ways a day's rollups exist: `fingerprint` per window of `RollupRow`s
+(reprocessing, which needs the rows anyway) and `column_prints` straight from the columns of
+`aggregator.rows.DayRollups` (the live loop: no object per row; rows are then built only for the windows that
+changed). The two give different hashes for the same window; a loop only ever compares prints of one kind.
+`DayWindows` is what `loop_tasks.write_day` needs of either: the prints, and the rows of chosen windows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from aggregator.rows import CubeBlock, DayRollups, build_rows
+from aggregator.timezones import to_us
 from gnomon.rollups import RollupRow
+from gnomon.rollups.dims import encode_dims
+from gnomon.rollups.model import require_utc
 
 WindowKey = tuple[str, str, int]  # cube, grain value, window_start in Unix seconds
 Fingerprint = tuple[int, bool]  # content hash, provisional
@@ -57,6 +71,109 @@ def fingerprint(rows: Sequence[RollupRow]) -> Fingerprint:
         )
         h.update(struct.pack("<II", len(m.users), len(m.new_users)) + m.users + m.new_users)
     return int.from_bytes(h.digest(), "little", signed=True), provisional
+
+
+def column_prints(rollups: DayRollups, closed_before: datetime) -> dict[WindowKey, Fingerprint]:
+    """The fingerprint of every window of `rollups` (stamped provisional as `DayRollups.rows` would with
+    `closed_before`), from its columns: independent of the order of rows within a block, changed by any change
+    of a window's dims, counters, sketches or provisional flag."""
+    closed_us = to_us(require_utc(closed_before, "closed_before"))
+    prints: dict[WindowKey, Fingerprint] = {}
+    for block in rollups.blocks:
+        if len(block):
+            prints.update(_block_prints(block, closed_us))
+    return prints
+
+
+def _block_prints(block: CubeBlock, closed_us: int) -> dict[WindowKey, Fingerprint]:
+    """Per window of one block: rows sorted by their dims' storage encoding, hashed window by window."""
+    texts_of: dict[tuple[str, ...], str] = {}
+    texts = np.asarray(
+        [texts_of.get(d) or texts_of.setdefault(d, encode_dims(d)) for d in block.dims], dtype=object
+    )  # fmt: skip
+    ranks, _ = pd.factorize(texts, sort=True)
+    order = np.lexsort((ranks, block.window_start_us))
+    starts = block.window_start_us[order]
+    bounds = [0, *(np.flatnonzero(starts[1:] != starts[:-1]) + 1).tolist(), len(order)]
+    rows = order.tolist()
+    sorted_texts = texts[order].tolist()
+    counters = np.stack(block.counters(), axis=1)[order]
+    users = [block.users[i] for i in rows]
+    new_users = [block.new_users[i] for i in rows]
+    lengths = np.stack(
+        [np.fromiter(map(len, users), np.int64, len(rows)), np.fromiter(map(len, new_users), np.int64, len(rows))],
+        axis=1,
+    )
+    grain = block.grain.value
+    out: dict[WindowKey, Fingerprint] = {}
+    for a, b in pairwise(bounds):
+        provisional = bool(block.window_end_us[order[a]] > closed_us)
+        h = hashlib.blake2b(digest_size=8)
+        h.update("\n".join(sorted_texts[a:b]).encode("utf-8", "surrogatepass"))
+        h.update(counters[a:b].tobytes())
+        h.update(lengths[a:b].tobytes())
+        h.update(b"".join(users[a:b]))
+        h.update(b"".join(new_users[a:b]))
+        h.update(b"\x01" if provisional else b"\x00")
+        start_s = int(starts[a]) // 1_000_000
+        out[(block.cube.name, grain, start_s)] = (int.from_bytes(h.digest(), "little", signed=True), provisional)
+    return out
+
+
+class DayWindows(Protocol):
+    """A recomputed merchant-day as `loop_tasks.write_day` needs it."""
+
+    def prints(self) -> dict[WindowKey, Fingerprint]:
+        """The fingerprint of every window that has rows."""
+        ...
+
+    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
+        """The rows of each of `windows` that has rows (windows without rows are left out)."""
+        ...
+
+
+def group_windows(rows: Sequence[RollupRow]) -> dict[WindowKey, list[RollupRow]]:
+    """Rows grouped by (cube, grain, window start in Unix seconds), each group in input order."""
+    groups: dict[WindowKey, list[RollupRow]] = {}
+    for row in rows:
+        k = row.key
+        groups.setdefault((k.cube, k.grain.value, int(k.window_start.timestamp())), []).append(row)
+    return groups
+
+
+class RowWindows:
+    """`DayWindows` of materialized rows (fingerprints by `fingerprint`)."""
+
+    def __init__(self, rows: Sequence[RollupRow]) -> None:
+        self._groups = group_windows(rows)
+
+    def prints(self) -> dict[WindowKey, Fingerprint]:
+        return {key: fingerprint(window) for key, window in self._groups.items()}
+
+    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
+        return {key: self._groups[key] for key in windows if key in self._groups}
+
+
+@dataclass(frozen=True)
+class ColumnWindows:
+    """`DayWindows` of a day's columns (fingerprints by `column_prints`); rows are built only for the windows
+    asked for, stamped as `DayRollups.rows(version=, computed_at=, closed_before=)` stamps them."""
+
+    rollups: DayRollups
+    version: int
+    computed_at: datetime
+    closed_before: datetime
+
+    def prints(self) -> dict[WindowKey, Fingerprint]:
+        return column_prints(self.rollups, self.closed_before)
+
+    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
+        wanted = set(windows)
+        rows = build_rows(
+            self.rollups, version=self.version, computed_at=self.computed_at, closed_before=self.closed_before,
+            windows=wanted,
+        )  # fmt: skip
+        return group_windows(rows)
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,15 @@
 
 For each `DayJob` and each processing version active on that day: `load_day` (every distinct event of the
 merchant-local day; from the worker's `loop_cache.DayCache` when it provably holds the same) -> `derive` ->
-`compute_day` (pure: every HOUR and DAY row of the day for every cube) -> write.
+`aggregate_day` (pure: every HOUR and DAY row of the day for every cube, as columns) -> write.
 
-Writing: rows are grouped by window (cube, grain, window_start) and each window is written with
-`RollupStore.replace_window`, so a dimension value that disappeared on recomputation is deleted too. A window whose
-content (dims, metrics, provisional flag) has the same fingerprint as what this aggregator last wrote for it
-(`DayJob.previous`, kept by the loop) is skipped; when the loop does not know what is stored (`previous` is None:
-first time since start-up) every window is written and windows the store has for that day but the recomputation
-does not are emptied. Replaying any job therefore converges to the same rows (idempotent overwrites).
+Writing: each window (cube, grain, window_start) is written with `RollupStore.replace_window`, so a dimension value
+that disappeared on recomputation is deleted too. A window whose content (dims, metrics, provisional flag) has the
+same fingerprint (`loop_prints.column_prints`, from the columns) as what this aggregator last wrote for it
+(`DayJob.previous`, kept by the loop) is skipped, and `RollupRow`s are built only for the windows written. When
+the loop does not know what is stored (`previous` is None: first time since start-up) every window is written
+and windows the store has for that day but the recomputation does not are emptied. Replaying any job therefore
+converges to the same rows (idempotent overwrites).
 
 Workers never get connections from the loop: each process opens its own stores from `TaskContext.common` on first
 use and keeps them (`process_resources`, a per-process cache filled lazily, not at import).
@@ -34,14 +35,15 @@ from aggregator.derive import DERIVATION_VERSION, Deriver, default_deriver, rule
 from aggregator.eventstore import EventStore, open_event_store
 from aggregator.loop_cache import DayCache, Generation
 from aggregator.loop_days import day_bounds
-from aggregator.loop_prints import WindowKey, WindowPrints, fingerprint, window_hash
+from aggregator.loop_prints import ColumnWindows, DayWindows, WindowKey, WindowPrints, window_hash
+from aggregator.rows import DayRollups
 from aggregator.settings import CrashAt, CrashHook, CrashPoint
-from gnomon.rollups import Grain, RollupRow, RollupStore, open_rollup_store
+from gnomon.rollups import Grain, RollupStore, open_rollup_store
 from gnomon.settings import CommonSettings, EngineMode
 
 
-class ComputeDay(Protocol):
-    """`aggregator.compute.compute_day`'s signature."""
+class AggregateDay(Protocol):
+    """`aggregator.compute.aggregate_day`'s signature."""
 
     def __call__(
         self,
@@ -49,14 +51,11 @@ class ComputeDay(Protocol):
         *,
         merchant_id: str,
         zone: str,
-        currency: str,
         day: date,
-        version: int,
-        computed_at: datetime,
         key_events: frozenset[str],
-        closed_before: datetime,
         cubes: Any,
-    ) -> list[RollupRow]: ...
+        currency: str,
+    ) -> DayRollups: ...
 
 
 @dataclass(frozen=True)
@@ -111,18 +110,18 @@ class Resources:
 
     events: EventStore
     rollups: RollupStore
-    compute: ComputeDay
+    aggregate: AggregateDay
     cubes: Any
     crash: CrashHook = field(default_factory=lambda: CrashHook(None))
     days: DayCache = field(default_factory=DayCache)
     write_concurrency: int = 1  # windows replaced at once (CQL: 8)
 
 
-def _default_compute() -> tuple[ComputeDay, Any]:
-    from aggregator.compute import compute_day
+def _default_aggregate() -> tuple[AggregateDay, Any]:
+    from aggregator.compute import aggregate_day
     from aggregator.cubes import DEFAULT_CUBES
 
-    return compute_day, DEFAULT_CUBES
+    return aggregate_day, DEFAULT_CUBES
 
 
 _lock = threading.Lock()
@@ -137,16 +136,16 @@ def process_resources(common: CommonSettings, crash_at: CrashAt | None = None) -
         found = _opened.get(key)
         if found is not None:
             return found
-        compute, cubes = _default_compute()
+        aggregate, cubes = _default_aggregate()
         if common.engine_mode is EngineMode.REAL:
             from aggregator.eventstore.cql_store import CqlEventStore
             from gnomon.rollups.cql_engine import CqlEngine
             from gnomon.rollups.cql_store import CqlRollupStore
 
             engine = CqlEngine(common.cql)  # one driver session for both stores of this process
-            resources = Resources(CqlEventStore(engine), CqlRollupStore(engine), compute, cubes, write_concurrency=8)
+            resources = Resources(CqlEventStore(engine), CqlRollupStore(engine), aggregate, cubes, write_concurrency=8)
         else:
-            resources = Resources(open_event_store(common), open_rollup_store(common), compute, cubes)
+            resources = Resources(open_event_store(common), open_rollup_store(common), aggregate, cubes)
         resources.crash = CrashHook(crash_at, whole_group=True)
         _opened[key] = resources
         return resources
@@ -210,20 +209,18 @@ def _process_day(resources: Resources, context: TaskContext, job: DayJob, spent:
         t1 = clock()
         derived = deriver_for(version).derive(raw)
         t2 = clock()
-        rows = resources.compute(
+        rollups = resources.aggregate(
             derived,
             merchant_id=job.merchant_id,
             zone=job.zone,
-            currency=job.currency,
             day=job.day,
-            version=version,
-            computed_at=context.computed_at,
             key_events=context.key_events,
-            closed_before=context.closed_before,
             cubes=resources.cubes,
+            currency=job.currency,
         )
         t3 = clock()
-        written, closes, fingerprints = write_day(resources, job, version, rows, job.previous.get(version))
+        windows = ColumnWindows(rollups, version, context.computed_at, context.closed_before)
+        written, closes, fingerprints = write_day(resources, job, version, windows, job.previous.get(version))
         t4 = clock()
         for stage, seconds in (("derive", t2 - t1), ("compute", t3 - t2), ("write", t4 - t3)):
             spent[stage] = spent.get(stage, 0.0) + seconds
@@ -233,20 +230,11 @@ def _process_day(resources: Resources, context: TaskContext, job: DayJob, spent:
     return result
 
 
-def group_windows(rows: Sequence[RollupRow]) -> dict[WindowKey, list[RollupRow]]:
-    """Rows grouped by (cube, grain, window start in Unix seconds), each group in input order."""
-    groups: dict[WindowKey, list[RollupRow]] = {}
-    for row in rows:
-        k = row.key
-        groups.setdefault((k.cube, k.grain.value, int(k.window_start.timestamp())), []).append(row)
-    return groups
-
-
 def write_day(
     resources: Resources,
     job: DayJob,
     version: int,
-    rows: Sequence[RollupRow],
+    windows: DayWindows,
     previous: WindowPrints | None,
 ) -> tuple[int, int, WindowPrints]:
     """Replace every changed window of the day (see the module docstring); up to `resources.write_concurrency`
@@ -255,17 +243,17 @@ def write_day(
     Returns (windows written, windows closed, the fingerprints now stored).
     """
     store = resources.rollups
-    groups = group_windows(rows)
-    current = {key: fingerprint(window) for key, window in groups.items()}
-    hashes = {key: window_hash(key) for key in groups}
+    current = windows.prints()
+    hashes = {key: window_hash(key) for key in current}
     known = previous.unpack() if previous is not None else None
     if known is None:
-        changed = list(groups)
-        stale = _stored_windows(store, resources.cubes, job, version) - set(groups)
+        changed = list(current)
+        stale = _stored_windows(store, resources.cubes, job, version) - set(current)
     else:
         changed = [key for key, fp in current.items() if known.get(hashes[key], (None, True))[0] != fp[0]]
         gone = set(known) - set(hashes.values())
-        stale = _stored_windows(store, resources.cubes, job, version) - set(groups) if gone else set()
+        stale = _stored_windows(store, resources.cubes, job, version) - set(current) if gone else set()
+    groups = windows.rows(changed)
     closes = 0
     if known is not None:
         for key in changed:

@@ -9,7 +9,7 @@ when the window ends after `closed_before`. Pure; raises RollupInvalid for an in
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -159,8 +159,16 @@ class Encoded:
         return result
 
 
-def build_rows(rollups: DayRollups, *, version: int, computed_at: datetime, closed_before: datetime) -> list[RollupRow]:
-    """Every row of `rollups` as `RollupRow`s.
+def build_rows(
+    rollups: DayRollups,
+    *,
+    version: int,
+    computed_at: datetime,
+    closed_before: datetime,
+    windows: Collection[tuple[str, str, int]] | None = None,
+) -> list[RollupRow]:
+    """Every row of `rollups` as `RollupRow`s; with `windows` ((cube name, grain value, window start in Unix
+    seconds) each), only the rows of those windows.
 
     Rows are built like `model.restore_row` does (no per-row re-validation): every field was validated in
     bulk (merchant id and cube names once, dims are str tuples, counters int64, window starts whole UTC
@@ -173,22 +181,43 @@ def build_rows(rollups: DayRollups, *, version: int, computed_at: datetime, clos
     starts: dict[int, datetime] = {}
     with _gc_paused():  # millions of acyclic objects: generational GC passes would dominate
         for block in rollups.blocks:
-            if not len(block):
+            picked = _picked_rows(block, windows)
+            if picked is not None and not picked.size:
                 continue
+            window_start_us, window_end_us = block.window_start_us, block.window_end_us
+            dims, users, new_users = block.dims, block.users, block.new_users
+            counters = block.counters()
+            if picked is not None:
+                at_rows = picked.tolist()
+                window_start_us, window_end_us = window_start_us[picked], window_end_us[picked]
+                dims = [dims[i] for i in at_rows]
+                users, new_users = [users[i] for i in at_rows], [new_users[i] for i in at_rows]
+                counters = tuple(c[picked] for c in counters)
             window_starts = []
-            for us in block.window_start_us.tolist():
+            for us in window_start_us.tolist():
                 start = starts.get(us)
                 if start is None:
                     start = starts[us] = from_us(us)
                 window_starts.append(start)
-            provisional = (block.window_end_us > closed_us).tolist()
-            metrics = zip(*(c.tolist() for c in block.counters()), block.users, block.new_users, strict=True)
+            provisional = (window_end_us > closed_us).tolist()
+            metrics = zip(*(c.tolist() for c in counters), users, new_users, strict=True)
             merchant, cube, grain = rollups.merchant_id, block.cube.name, block.grain
             out.extend(
-                _make_row(merchant, cube, grain, ws, dims, version, m, prov, at)
-                for ws, dims, m, prov in zip(window_starts, block.dims, metrics, provisional, strict=True)
+                _make_row(merchant, cube, grain, ws, d, version, m, prov, at)
+                for ws, d, m, prov in zip(window_starts, dims, metrics, provisional, strict=True)
             )
     return out
+
+
+def _picked_rows(block: CubeBlock, windows: Collection[tuple[str, str, int]] | None) -> npt.NDArray[np.intp] | None:
+    """Positions of the block's rows in `windows` (None: all rows, no selection)."""
+    if windows is None:
+        return None
+    starts_s = [s for cube, grain, s in windows if cube == block.cube.name and grain == block.grain.value]
+    if not starts_s or not len(block):
+        return np.empty(0, dtype=np.intp)
+    wanted = np.asarray(starts_s, dtype=np.int64) * _US_PER_S
+    return np.flatnonzero(np.isin(block.window_start_us, wanted))
 
 
 def column_blocks(

@@ -32,6 +32,7 @@ from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID
 from aggregator.loop_days import day_bounds
 from aggregator.loop_ingest import ingest, latest_copies
 from aggregator.loop_merchants import MerchantDirectory
+from aggregator.loop_prints import RowWindows
 from aggregator.loop_tasks import DayJob, Resources, deriver_for, process_resources, write_day
 from aggregator.reprocess.spec import ReprocessSpec
 from aggregator.reprocess.state import JobStore, open_job_store
@@ -204,7 +205,7 @@ def _rebuild_day(ctx: ReprocessContext, proc: _Process, merchant_id: str, day: d
         diff_days(report, stored_rows(live.rollups, merchant_id, day, zone, active), rows)
         if spec.dry_run:
             break
-        write_day(live, job, version, rows, None)
+        write_day(live, job, version, RowWindows(rows), None)
         report.rows_stored = len(stored_rows(live.rollups, merchant_id, day, zone, version))
         if report.rows_stored != report.rows:
             report.failed.append(f"{report.rows_stored} rows read back != {report.rows} rows written")

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator import runtime
-from aggregator.compute import compute_day
+from aggregator.compute import aggregate_day
 from aggregator.cubes import DEFAULT_CUBES
 from aggregator.eventstore import SqliteEventStore, day_number
 from aggregator.loop_days import local_days
@@ -125,7 +125,7 @@ def make_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         versions = SqliteVersionRegistry(tmp_path / "rollups.sqlite3")
         consumer = FakeConsumer([record(i + 1, p) for i, p in enumerate(payloads)], journal)
         telemetry = setup_telemetry(TelemetrySettings(exporter=Exporter.MEMORY))
-        runner = InlineRunner(Resources(events, rollups, compute_day, DEFAULT_CUBES))
+        runner = InlineRunner(Resources(events, rollups, aggregate_day, DEFAULT_CUBES))
         settings = AggregatorSettings(common=common, flush_interval_s=0.05, idle_watermark=False, **overrides)
         deps = AggregatorDeps(consumer, events, control, versions, runner, telemetry)
         closing.extend([control.close, versions.close, events.close, rollups.close, telemetry.shutdown])
