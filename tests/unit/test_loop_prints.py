@@ -112,7 +112,7 @@ def test_closing_a_window_changes_its_print(day: DayRollups) -> None:
 def test_rows_of_chosen_windows_equal_those_windows_of_all_rows(day: DayRollups) -> None:
     stamp = {"version": 2, "computed_at": COMPUTED, "closed_before": MID_DAY}
     every = group_windows(build_rows(day, **stamp))  # type: ignore[arg-type]
-    chosen = sorted(every)[::7] + [("page", "hour", 0)]  # and a window without rows
+    chosen = [*sorted(every)[::7], ("page", "hour", 0)]  # and a window without rows
     got = ColumnWindows(day, 2, COMPUTED, MID_DAY).rows(chosen)
     assert set(got) == set(chosen) - {("page", "hour", 0)}
     for key, rows in got.items():
