@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
-from grpc_status import rpc_status
 
 from collector_svc.validation import Violation
 from gnomon.control.port import ControlUnavailable
 from gnomon.eventlog.port import LogBackpressure, LogUnavailable
+from gnomon.grpc_status import abort_with, grpc_status, packed, retry_info
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +67,6 @@ class Unavailable(CollectorError):
     pass
 
 
-def _detail(message: object) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
-    return packed
-
-
-def _retry_info(seconds: float) -> any_pb2.Any:
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(max(1_000_000, int(seconds * 1e9)))
-    return _detail(error_details_pb2.RetryInfo(retry_delay=delay))
-
-
 def status_proto(exc: BaseException) -> status_pb2.Status:
     """The google.rpc.Status for a failure; the single place that chooses codes, messages and details."""
     if isinstance(exc, BatchRejected):
@@ -92,7 +79,7 @@ def status_proto(exc: BaseException) -> status_pb2.Status:
             ]
         )
         return status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT, message=f"invalid batch: {exc}", details=[_detail(request)]
+            code=code_pb2.INVALID_ARGUMENT, message=f"invalid batch: {exc}", details=[packed(request)]
         )
     if isinstance(exc, Unauthenticated):
         return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=str(exc))
@@ -100,33 +87,30 @@ def status_proto(exc: BaseException) -> status_pb2.Status:
         return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=str(exc))
     if isinstance(exc, RateLimited | Overloaded):
         return status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED, message=str(exc), details=[_retry_info(exc.retry_after_s)]
+            code=code_pb2.RESOURCE_EXHAUSTED, message=str(exc), details=[retry_info(exc.retry_after_s)]
         )
     if isinstance(exc, LogBackpressure):
         return status_pb2.Status(
             code=code_pb2.RESOURCE_EXHAUSTED,
             message="the event log is saturated; retry with backoff",
-            details=[_retry_info(DEFAULT_RETRY_S)],
+            details=[retry_info(DEFAULT_RETRY_S)],
         )
     if isinstance(exc, LogUnavailable | ControlUnavailable | Unavailable):
-        return status_pb2.Status(
-            code=code_pb2.UNAVAILABLE, message=str(exc), details=[_retry_info(UNAVAILABLE_RETRY_S)]
-        )
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[retry_info(UNAVAILABLE_RETRY_S)])
     if isinstance(exc, TimeoutError):
         return status_pb2.Status(
             code=code_pb2.UNAVAILABLE,
             message="the event log did not confirm the batch in time; retry (duplicates are dropped)",
-            details=[_retry_info(UNAVAILABLE_RETRY_S)],
+            details=[retry_info(UNAVAILABLE_RETRY_S)],
         )
     log.error("internal error in the collector", exc_info=exc)
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; it has been logged")
 
 
 def to_status(exc: BaseException) -> grpc.Status:
-    status: grpc.Status = rpc_status.to_status(status_proto(exc))
-    return status
+    return grpc_status(status_proto(exc))
 
 
 def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     """End the call with the status of `exc` (raises, as `context.abort` does)."""
-    context.abort_with_status(to_status(exc))
+    abort_with(context, to_status(exc))

@@ -12,8 +12,6 @@ keyed by the secret's hash), so a revocation takes effect within its TTL. Secret
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -21,12 +19,12 @@ import grpc
 from gnomon.control.bearer import KeyRefused, merchant_of_bearer
 from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import KeyKind
+from gnomon.grpc_auth import CallMerchant, MerchantInterceptor
 from query_svc.errors import PermissionDenied, Unauthenticated, to_status
 
 QUERY_SERVICE = "gnomon.v1.QueryService"
-_PREFIX = f"/{QUERY_SERVICE}/"
 
-_MERCHANT: contextvars.ContextVar[str | None] = contextvars.ContextVar("gnomon_query_merchant", default=None)
+_MERCHANT = CallMerchant("gnomon_query_merchant")
 
 
 def current_merchant() -> str:
@@ -56,49 +54,17 @@ def authorize(request: Any, merchant_id: str) -> None:
         raise PermissionDenied(f"this read token cannot read merchant {asked!r}")
 
 
-def _deny(exc: BaseException) -> grpc.RpcMethodHandler[Any, Any]:
-    status = to_status(exc)
-
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort_with_status(status)
-
-    return grpc.unary_unary_rpc_method_handler(unary)
+def _authorize_or_abort(request: Any, context: grpc.ServicerContext, merchant_id: str) -> None:
+    try:
+        authorize(request, merchant_id)
+    except PermissionDenied as exc:
+        context.abort_with_status(to_status(exc))
 
 
-def _bind(handler: grpc.RpcMethodHandler[Any, Any], merchant_id: str) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler, checking the request's merchant first and run with `current_merchant()` set."""
-    if handler.unary_unary is None:
-        raise TypeError("QueryService has only unary-unary methods")
-    behavior = handler.unary_unary
-
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            authorize(request, merchant_id)
-        except PermissionDenied as exc:
-            context.abort_with_status(to_status(exc))
-        ctx = contextvars.copy_context()
-        ctx.run(_MERCHANT.set, merchant_id)
-        return ctx.run(behavior, request, context)
-
-    return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
-
-
-class ReadTokenInterceptor(grpc.ServerInterceptor):
+class ReadTokenInterceptor(MerchantInterceptor):
     """Authenticates and authorizes QueryService calls; other services pass through untouched."""
 
     def __init__(self, cache: KeyCache) -> None:
-        self._cache = cache
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        if not handler_call_details.method.startswith(_PREFIX):
-            return continuation(handler_call_details)
-        try:
-            merchant_id = authenticate(self._cache, handler_call_details.invocation_metadata)
-        except Exception as exc:  # QueryError, ControlUnavailable, bugs: each becomes its status
-            return _deny(exc)
-        handler = continuation(handler_call_details)
-        return None if handler is None else _bind(handler, merchant_id)
+        super().__init__(
+            QUERY_SERVICE, _MERCHANT, lambda metadata: authenticate(cache, metadata), to_status, _authorize_or_abort
+        )

@@ -22,12 +22,11 @@ from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
-from grpc_status import rpc_status
 
 from aggregator.eventstore import EventStoreUnavailable
 from gnomon.control.port import ControlUnavailable
+from gnomon.grpc_status import abort_with, grpc_status, packed, retry_info
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 
 log = logging.getLogger(__name__)
@@ -84,18 +83,6 @@ class Unavailable(QueryError):
     pass
 
 
-def _detail(message: object) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
-    return packed
-
-
-def _retry_info(seconds: float) -> any_pb2.Any:
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(int(seconds * 1e9))
-    return _detail(error_details_pb2.RetryInfo(retry_delay=delay))
-
-
 def status_proto(exc: BaseException) -> status_pb2.Status:
     """The google.rpc.Status for a failure; the single place that chooses codes, messages and details."""
     if isinstance(exc, InvalidQuery):
@@ -103,7 +90,7 @@ def status_proto(exc: BaseException) -> status_pb2.Status:
             field=exc.field, description=str(exc), reason=type(exc).__name__
         )
         request = error_details_pb2.BadRequest(field_violations=[violation])
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc), details=[_detail(request)])
+        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc), details=[packed(request)])
     if isinstance(exc, RollupInvalid):
         return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=f"the rollup store refused the read: {exc}")
     if isinstance(exc, Unauthenticated):
@@ -118,18 +105,16 @@ def status_proto(exc: BaseException) -> status_pb2.Status:
         return status_pb2.Status(
             code=code_pb2.UNAVAILABLE,
             message=f"a storage engine is unavailable, retry later: {exc}",
-            details=[_retry_info(UNAVAILABLE_RETRY_S)],
+            details=[retry_info(UNAVAILABLE_RETRY_S)],
         )
     log.error("internal error in the query service", exc_info=exc)
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; it has been logged")
 
 
 def to_status(exc: BaseException) -> grpc.Status:
-    status: grpc.Status = rpc_status.to_status(status_proto(exc))
-    return status
+    return grpc_status(status_proto(exc))
 
 
 def abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
     """End the call with the status of `exc` (raises, as `context.abort` does)."""
-    context.abort_with_status(to_status(exc))
-    raise AssertionError("abort_with_status returned")  # pragma: no cover - grpc always raises
+    abort_with(context, to_status(exc))
