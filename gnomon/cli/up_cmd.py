@@ -83,10 +83,12 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             demo = ensure_demo_merchant(settings)
             console.print(f"  demo merchant  {demo.merchant_id}")
-            console.print(f"  write key      {demo.write_key}")
-            console.print(f"  read token     {demo.read_token}")
+            # soft_wrap: a secret is never broken across lines (a narrow terminal wraps it, copying stays whole)
+            console.print(f"  write key      {demo.write_key}", soft_wrap=True)
+            console.print(f"  read token     {demo.read_token}", soft_wrap=True)
             console.print(
-                f"  try: gnomon query --token {demo.read_token} --endpoint 127.0.0.1:{args.query_port} totals"
+                f"  try: gnomon query --token {demo.read_token} --endpoint 127.0.0.1:{args.query_port} totals",
+                soft_wrap=True,
             )
             supervisor.start(
                 ServiceSpec(
