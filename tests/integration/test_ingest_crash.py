@@ -26,6 +26,7 @@ from gnomon.eventlog import open_event_log
 from gnomon.eventlog.port import Stream
 from gnomon.settings import CommonSettings
 from gnomon.v1 import event_pb2
+from tests.ports import free_port
 
 EVENTS = 100_000
 KILL_AFTER_ACKED = 30_000
@@ -37,12 +38,6 @@ class Stack:
     settings: CommonSettings
     merchant_id: str
     write_key: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(params=["embedded", pytest.param("pulsar", marks=pytest.mark.engines)])
