@@ -8,22 +8,17 @@ one day), so a packed set cannot name its windows: when a window disappears from
 lists the stored windows instead (`loop_tasks.write_day`). Hashes use blake2b, never `hash()`: they must agree
 across processes.
 
-Two ways to a day's fingerprints, for the two ways a day's rollups exist: `fingerprint` per window of `RollupRow`s
-(reprocessing, which needs the rows anyway) and `column_prints` straight from the columns of
-`aggregator.rows.DayRollups` (the live loop: no object per row; rows are then built only for the windows that
-changed). The two give different hashes for the same window; a loop only ever compares prints of one kind.
-`DayWindows` is what `loop_tasks.write_day` needs of either: the prints, and the rows of chosen windows.
+Fingerprints come straight from the columns of `aggregator.rows.DayRollups` (`column_prints`: no object per
+row); `ColumnWindows` then builds `RollupRow`s only for the windows that changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,39 +33,12 @@ from gnomon.rollups.model import require_utc
 WindowKey = tuple[str, str, int]  # cube, grain value, window_start in Unix seconds
 Fingerprint = tuple[int, bool]  # content hash, provisional
 
-_COUNTERS = struct.Struct("<8q?")
-
 
 def window_hash(key: WindowKey) -> int:
     """A stable signed 64-bit hash of a window key."""
     cube, grain, start = key
     digest = hashlib.blake2b(f"{cube}\x1f{grain}\x1f{start}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
-
-
-def fingerprint(rows: Sequence[RollupRow]) -> Fingerprint:
-    """(stable 64-bit hash of a window's content, whether the window is provisional)."""
-    h = hashlib.blake2b(digest_size=8)
-    provisional = False
-    for row in sorted(rows, key=lambda r: r.key.dims):
-        m = row.metrics
-        provisional = provisional or row.provisional
-        h.update("\x1f".join(row.key.dims).encode("utf-8", "surrogatepass") + b"\x1e")
-        h.update(
-            _COUNTERS.pack(
-                m.events,
-                m.pageviews,
-                m.sessions,
-                m.engaged_sessions,
-                m.bounces,
-                m.session_duration_ms,
-                m.revenue_micros,
-                m.key_events,
-                row.provisional,
-            )
-        )
-        h.update(struct.pack("<II", len(m.users), len(m.new_users)) + m.users + m.new_users)
-    return int.from_bytes(h.digest(), "little", signed=True), provisional
 
 
 def column_prints(rollups: DayRollups, closed_before: datetime) -> dict[WindowKey, Fingerprint]:
@@ -87,10 +55,8 @@ def column_prints(rollups: DayRollups, closed_before: datetime) -> dict[WindowKe
 
 def _block_prints(block: CubeBlock, closed_us: int) -> dict[WindowKey, Fingerprint]:
     """Per window of one block: rows sorted by their dims' storage encoding, hashed window by window."""
-    texts_of: dict[tuple[str, ...], str] = {}
-    texts = np.asarray(
-        [texts_of.get(d) or texts_of.setdefault(d, encode_dims(d)) for d in block.dims], dtype=object
-    )  # fmt: skip
+    text_of = {dims: encode_dims(dims) for dims in set(block.dims)}  # once per distinct value, not per row
+    texts = np.asarray([text_of[dims] for dims in block.dims], dtype=object)
     ranks, _ = pd.factorize(texts, sort=True)
     order = np.lexsort((ranks, block.window_start_us))
     starts = block.window_start_us[order]
@@ -120,18 +86,6 @@ def _block_prints(block: CubeBlock, closed_us: int) -> dict[WindowKey, Fingerpri
     return out
 
 
-class DayWindows(Protocol):
-    """A recomputed merchant-day as `loop_tasks.write_day` needs it."""
-
-    def prints(self) -> dict[WindowKey, Fingerprint]:
-        """The fingerprint of every window that has rows."""
-        ...
-
-    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
-        """The rows of each of `windows` that has rows (windows without rows are left out)."""
-        ...
-
-
 def group_windows(rows: Sequence[RollupRow]) -> dict[WindowKey, list[RollupRow]]:
     """Rows grouped by (cube, grain, window start in Unix seconds), each group in input order."""
     groups: dict[WindowKey, list[RollupRow]] = {}
@@ -141,23 +95,11 @@ def group_windows(rows: Sequence[RollupRow]) -> dict[WindowKey, list[RollupRow]]
     return groups
 
 
-class RowWindows:
-    """`DayWindows` of materialized rows (fingerprints by `fingerprint`)."""
-
-    def __init__(self, rows: Sequence[RollupRow]) -> None:
-        self._groups = group_windows(rows)
-
-    def prints(self) -> dict[WindowKey, Fingerprint]:
-        return {key: fingerprint(window) for key, window in self._groups.items()}
-
-    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
-        return {key: self._groups[key] for key in windows if key in self._groups}
-
-
 @dataclass(frozen=True)
 class ColumnWindows:
-    """`DayWindows` of a day's columns (fingerprints by `column_prints`); rows are built only for the windows
-    asked for, stamped as `DayRollups.rows(version=, computed_at=, closed_before=)` stamps them."""
+    """A recomputed merchant-day as `loop_tasks.write_day` needs it: the fingerprints of its windows
+    (`column_prints`) and the rows of the windows asked for (built only for those, stamped as
+    `DayRollups.rows(version=, computed_at=, closed_before=)` stamps them)."""
 
     rollups: DayRollups
     version: int

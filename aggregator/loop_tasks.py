@@ -35,10 +35,10 @@ from aggregator.derive import DERIVATION_VERSION, Deriver, default_deriver, rule
 from aggregator.eventstore import EventStore, open_event_store
 from aggregator.loop_cache import DayCache, Generation
 from aggregator.loop_days import day_bounds
-from aggregator.loop_prints import ColumnWindows, DayWindows, WindowKey, WindowPrints, window_hash
+from aggregator.loop_prints import ColumnWindows, WindowKey, WindowPrints, group_windows, window_hash
 from aggregator.rows import DayRollups
 from aggregator.settings import CrashAt, CrashHook, CrashPoint
-from gnomon.rollups import Grain, RollupStore, open_rollup_store
+from gnomon.rollups import Grain, RollupRow, RollupStore, open_rollup_store
 from gnomon.settings import CommonSettings, EngineMode
 
 
@@ -234,11 +234,10 @@ def write_day(
     resources: Resources,
     job: DayJob,
     version: int,
-    windows: DayWindows,
+    windows: ColumnWindows,
     previous: WindowPrints | None,
 ) -> tuple[int, int, WindowPrints]:
-    """Replace every changed window of the day (see the module docstring); up to `resources.write_concurrency`
-    windows at once (the stores are thread-safe; CQL gains from it, SQLite serialises anyway).
+    """Replace every changed window of the day (see the module docstring).
 
     Returns (windows written, windows closed, the fingerprints now stored).
     """
@@ -253,13 +252,36 @@ def write_day(
         changed = [key for key, fp in current.items() if known.get(hashes[key], (None, True))[0] != fp[0]]
         gone = set(known) - set(hashes.values())
         stale = _stored_windows(store, resources.cubes, job, version) - set(current) if gone else set()
-    groups = windows.rows(changed)
     closes = 0
     if known is not None:
         for key in changed:
             before = known.get(hashes[key])
             if before is not None and before[1] and not current[key][1]:
                 closes += 1
+    _replace_windows(resources, job, version, windows.rows(changed), changed, stale)
+    return len(changed) + len(stale), closes, WindowPrints.pack(current)
+
+
+def replace_day(resources: Resources, job: DayJob, version: int, rows: Sequence[RollupRow]) -> None:
+    """Make `rows` the whole content of the merchant-day for `version`: every window of `rows` replaced, every
+    other stored window of the day emptied (reprocessing: no fingerprints, nothing is known about the store)."""
+    groups = group_windows(rows)
+    stale = _stored_windows(resources.rollups, resources.cubes, job, version) - set(groups)
+    _replace_windows(resources, job, version, groups, list(groups), stale)
+
+
+def _replace_windows(
+    resources: Resources,
+    job: DayJob,
+    version: int,
+    groups: Mapping[WindowKey, list[RollupRow]],
+    changed: list[WindowKey],
+    stale: set[WindowKey],
+) -> None:
+    """`replace_window` of each `changed` window with its rows in `groups`, then of each `stale` one with none;
+    the first changed window alone (the MID_WRITE crash point follows it), the rest up to
+    `resources.write_concurrency` at once (the stores are thread-safe; CQL gains from it, SQLite serialises)."""
+    store = resources.rollups
 
     def replace(key: WindowKey) -> None:
         cube, grain, start = key
@@ -275,7 +297,6 @@ def write_day(
     else:
         for key in rest:
             replace(key)
-    return len(changed) + len(stale), closes, WindowPrints.pack(current)
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

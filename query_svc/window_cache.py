@@ -16,7 +16,7 @@ token is the one read before it was fetched (what the cache saves there is readi
 sketches; on CQL the tokens are a few bytes per window where the rows' stamps were whole rows).
 
 This relies on how windows change, which the aggregator guarantees (aggregator.loop_tasks.write_day and
-aggregator.compute.compute_day): a changed window is rewritten WHOLE with `replace_window`, every row of a
+aggregator.compute.aggregate_day): a changed window is rewritten WHOLE with `replace_window`, every row of a
 recomputation carrying the new computation time, and a dropped window is emptied (so `windows()` stops listing
 it). A writer that overwrote single rows of a closed window keeping an old `computed_at` would make this cache
 serve stale rows: turn it off (GNOMON_QUERY_WINDOW_CACHE_ROWS=0) for such a writer. Processing-version flips

@@ -8,7 +8,7 @@
   restarts from the last saved publish time (re-reading is idempotent).
 - `rebuild_days`: for each merchant-day, the union of the history store and the live event store (one row per
   event id, the later-received copy) -> the live aggregator's own code (`deriver_for(version)`, `compute_day`,
-  `write_day`) -> rows of the job's version; verified and diffed (`verify`) and, unless a dry run, written.
+  `replace_day`) -> rows of the job's version; verified and diffed (`verify`) and, unless a dry run, written.
   A day the live aggregator changed meanwhile (its `day_fingerprint` moved) is rebuilt again, so a live event is
   never missing from the new version: the live aggregator also computes reserved versions
   (`VersionRegistry.versions_in_use`) for every day it touches, and whichever writes last read a superset.
@@ -32,8 +32,7 @@ from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID
 from aggregator.loop_days import day_bounds
 from aggregator.loop_ingest import ingest, latest_copies
 from aggregator.loop_merchants import MerchantDirectory
-from aggregator.loop_prints import RowWindows
-from aggregator.loop_tasks import DayJob, Resources, deriver_for, process_resources, write_day
+from aggregator.loop_tasks import DayJob, Resources, deriver_for, process_resources, replace_day
 from aggregator.reprocess.spec import ReprocessSpec
 from aggregator.reprocess.state import JobStore, open_job_store
 from aggregator.reprocess.verify import DayReport, check_totals, diff_days
@@ -205,7 +204,7 @@ def _rebuild_day(ctx: ReprocessContext, proc: _Process, merchant_id: str, day: d
         diff_days(report, stored_rows(live.rollups, merchant_id, day, zone, active), rows)
         if spec.dry_run:
             break
-        write_day(live, job, version, RowWindows(rows), None)
+        replace_day(live, job, version, rows)
         report.rows_stored = len(stored_rows(live.rollups, merchant_id, day, zone, version))
         if report.rows_stored != report.rows:
             report.failed.append(f"{report.rows_stored} rows read back != {report.rows} rows written")

@@ -200,26 +200,20 @@ def apply_migrations(
 def _apply_statement(session: Any, keyspace: str, statement: str) -> None:
     """Execute one migration statement; an `ALTER TABLE t ADD c` whose column exists already (added by an
     interrupted earlier run, or by another process migrating at the same moment) is left as it is."""
-    if _column_already_added(session, keyspace, statement):
+    add = ADD_COLUMN_RE.match(statement.strip())
+    if add is not None and _has_column(session, keyspace, add):
         return
     try:
         session.execute(statement, timeout=DDL_TIMEOUT_S)
     except InvalidRequest as exc:
-        concurrent = ADD_COLUMN_RE.match(statement.strip()) is not None and (
-            "already exists" in str(exc) or _column_already_added(session, keyspace, statement)
-        )
-        if not concurrent:
+        if add is None or not ("already exists" in str(exc) or _has_column(session, keyspace, add)):
             raise
 
 
-def _column_already_added(session: Any, keyspace: str, statement: str) -> bool:
-    """Whether `statement` is an `ALTER TABLE t ADD c type` whose column already exists (an earlier,
-    interrupted run of the same migration added it)."""
-    match = ADD_COLUMN_RE.match(statement.strip())
-    if match is None:
-        return False
+def _has_column(session: Any, keyspace: str, add: re.Match[str]) -> bool:
+    """Whether the table of an `ALTER TABLE t ADD c type` (`ADD_COLUMN_RE` match) already has column c."""
     rows = session.execute(
         "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
-        (keyspace, match.group(1).lower()),
+        (keyspace, add.group(1).lower()),
     )
-    return match.group(2).lower() in {str(r[0]) for r in rows}
+    return add.group(2).lower() in {str(r[0]) for r in rows}

@@ -12,10 +12,9 @@ import pytest
 from aggregator.compute import aggregate_day
 from aggregator.cubes import DEFAULT_CUBES
 from aggregator.derive import derive
-from aggregator.loop_prints import ColumnWindows, RowWindows, WindowKey, column_prints, group_windows
+from aggregator.loop_prints import ColumnWindows, WindowKey, column_prints, group_windows
 from aggregator.rows import CubeBlock, DayRollups, build_rows
 from bench.aggregate_compute import synthetic_day
-from gnomon.rollups.model import RollupRow
 
 DAY = date(2026, 3, 10)
 ZONE = "America/New_York"
@@ -30,10 +29,6 @@ def day() -> DayRollups:
         derive(raw), merchant_id="m-prints", zone=ZONE, day=DAY, key_events=frozenset({"purchase"}),
         cubes=DEFAULT_CUBES, currency="USD", max_values=50,
     )  # fmt: skip
-
-
-def row_set(rows: list[RollupRow]) -> set[RollupRow]:
-    return set(rows)
 
 
 def replace_block(day: DayRollups, index: int, block: CubeBlock) -> DayRollups:
@@ -116,12 +111,5 @@ def test_rows_of_chosen_windows_equal_those_windows_of_all_rows(day: DayRollups)
     got = ColumnWindows(day, 2, COMPUTED, MID_DAY).rows(chosen)
     assert set(got) == set(chosen) - {("page", "hour", 0)}
     for key, rows in got.items():
-        assert row_set(rows) == row_set(every[key])
+        assert set(rows) == set(every[key])
     assert build_rows(day, **stamp, windows=[]) == []  # type: ignore[arg-type]
-
-
-def test_row_windows_give_the_rows_back(day: DayRollups) -> None:
-    rows = day.rows(version=1, computed_at=COMPUTED, closed_before=MID_DAY)
-    windows = RowWindows(rows)
-    keys = list(windows.prints())
-    assert sum(len(r) for r in windows.rows(keys).values()) == len(rows)

@@ -180,13 +180,13 @@ def test_a_column_added_by_a_concurrent_migrator_is_not_an_error(
     assert apply_migrations(session, keyspace, load_migrations(tmp_path)[:1], component="t") == ["0001_table.cql"]
     session.execute(f"ALTER TABLE {keyspace}.t ADD a bigint", timeout=60)  # the other process, just now
     checks: list[bool] = []
-    real_check = migrate._column_already_added
+    real_check = migrate._has_column
 
-    def check_before_the_other_process(s: Session, ks: str, statement: str) -> bool:
-        checks.append(real_check(s, ks, statement) if checks else False)  # the first check saw no column yet
+    def check_before_the_other_process(s: Session, ks: str, add: re.Match[str]) -> bool:
+        checks.append(real_check(s, ks, add) if checks else False)  # the first check saw no column yet
         return checks[-1]
 
-    monkeypatch.setattr(migrate, "_column_already_added", check_before_the_other_process)
+    monkeypatch.setattr(migrate, "_has_column", check_before_the_other_process)
     assert apply_migrations(session, keyspace, load_migrations(tmp_path), component="t") == ["0002_column.cql"]
     assert checks[0] is False  # the ALTER ran, failed with "already exists", and was taken as done
     (tmp_path / "0003_bad.cql").write_text("ALTER TABLE t ADD b nosuchtype;\n")
