@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from collector_svc.auth import COLLECTOR_SERVICE, WriteKeyInterceptor
 from collector_svc.handler import BatchHandler
@@ -34,7 +32,7 @@ from gnomon.control.admin_service import ADMIN_SERVICE, AdminServicer, AdminToke
 from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import ControlStore
 from gnomon.eventlog.port import EventLog
-from gnomon.grpc_server import DrainingServer, server_credentials
+from gnomon.grpc_server import DrainingServer, add_health_and_reflection, bind
 from gnomon.telemetry import Telemetry
 from gnomon.v1 import admin_pb2_grpc
 
@@ -89,22 +87,6 @@ def create_server(settings: CollectorSettings, deps: CollectorDeps) -> tuple[Col
     if settings.admin_token:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(deps.control), server)
         services.append(ADMIN_SERVICE)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *services]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME],
-        server,
-    )
-    credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
-    try:
-        if credentials is None:
-            port = server.add_insecure_port(settings.address)
-        else:
-            port = server.add_secure_port(settings.address, credentials)
-    except RuntimeError as exc:
-        raise RuntimeError(f"cannot listen on {settings.address}: {exc}") from exc
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {settings.address}")
+    health_servicer = add_health_and_reflection(server, services)
+    port = bind(server, settings.address, settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     return CollectorServer(server, health_servicer, pool), port

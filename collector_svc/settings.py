@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector_svc.iptrunc import IpNetwork, parse_networks
+from gnomon.grpc_server import check_tls_files, tls_files_from_env
 from gnomon.settings import CommonSettings, EnvReader, SettingsError
 from gnomon.telemetry import TelemetrySettings
 
@@ -64,13 +65,7 @@ class CollectorSettings:
     telemetry: TelemetrySettings = field(default_factory=lambda: TelemetrySettings(service_name=SERVICE_NAME))
 
     def __post_init__(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise SettingsError("GNOMON_TLS_CERT and GNOMON_TLS_KEY must be set together (PEM files)")
-        if self.tls_client_ca is not None and self.tls_cert is None:
-            raise SettingsError("GNOMON_TLS_CLIENT_CA (mTLS) needs GNOMON_TLS_CERT and GNOMON_TLS_KEY too")
-        for path in (self.tls_cert, self.tls_key, self.tls_client_ca):
-            if path is not None and not path.is_file():
-                raise SettingsError(f"TLS file {path} does not exist")
+        check_tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise SettingsError("GNOMON_ADMIN_TOKEN must be at least 16 characters (use a random string)")
         if self.max_in_flight_batches < 1 or self.workers < 1:
@@ -92,7 +87,7 @@ class CollectorSettings:
             trusted = parse_networks(proxies)
         except ValueError as exc:
             raise SettingsError(f"GNOMON_TRUSTED_PROXIES: {exc}") from None
-        optional_path = r.optional
+        tls_cert, tls_key, tls_client_ca = tls_files_from_env(r)
         return cls(
             common=common or CommonSettings.from_env(environ),
             host=r.text("COLLECTOR_HOST", "127.0.0.1"),
@@ -107,15 +102,11 @@ class CollectorSettings:
             dedup_cache_size=r.integer("COLLECTOR_DEDUP_IDS", 500_000, minimum=0, maximum=100_000_000),
             auth_cache_ttl_s=r.integer("COLLECTOR_AUTH_TTL_MS", 30_000, minimum=0) / 1000,
             collector_id=r.text("COLLECTOR_ID", default_collector_id()),
-            tls_cert=_path(optional_path("TLS_CERT")),
-            tls_key=_path(optional_path("TLS_KEY")),
-            tls_client_ca=_path(optional_path("TLS_CLIENT_CA")),
             admin_token=r.optional("ADMIN_TOKEN"),
             grace_s=r.integer("COLLECTOR_GRACE_MS", 10_000, minimum=0) / 1000,
             processes=r.integer("COLLECTOR_PROCESSES", 1, minimum=1, maximum=256),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
             telemetry=TelemetrySettings.from_env(SERVICE_NAME, environ),
         )
-
-
-def _path(raw: str | None) -> Path | None:
-    return Path(raw).expanduser().resolve() if raw else None

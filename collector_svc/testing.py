@@ -19,12 +19,10 @@ import grpc
 from collector_svc.server import CollectorDeps, CollectorServer, create_server
 from collector_svc.settings import CollectorSettings
 from gnomon.eventlog.port import EventLog, LogConsumer, OutgoingMessage, Position, Record, Stream
+from gnomon.grpc_testing import bearer, serving
 from gnomon.v1 import collector_pb2_grpc
 
-
-def bearer(secret: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata carrying a key."""
-    return (("authorization", f"Bearer {secret}"),)
+__all__ = ["GatedEventLog", "RunningCollector", "bearer", "running_collector"]
 
 
 @dataclass
@@ -39,13 +37,8 @@ class RunningCollector:
 def running_collector(settings: CollectorSettings, deps: CollectorDeps) -> Iterator[RunningCollector]:
     """Start a collector; on exit close the channel and stop the server at once (no grace)."""
     server, port = create_server(settings, deps)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
+    with serving(server, port) as channel:
         yield RunningCollector(server, port, channel, collector_pb2_grpc.CollectorServiceStub(channel))
-    finally:
-        channel.close()
-        server.stop(0).wait(10)
 
 
 class GatedEventLog:

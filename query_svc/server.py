@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from aggregator.eventstore import EventStore
 from gnomon.control.key_cache import KeyCache
 from gnomon.control.port import ControlStore
-from gnomon.grpc_server import DrainingServer, server_credentials
+from gnomon.grpc_server import DrainingServer, add_health_and_reflection, bind
 from gnomon.rollups import RollupStore, VersionRegistry
 from gnomon.telemetry import Telemetry
 from gnomon.v1 import query_pb2_grpc
@@ -101,19 +100,7 @@ def create_server(settings: QuerySettings, deps: QueryDeps) -> tuple[QueryServer
     )
     query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(engine, deps.telemetry, metrics), server)
     add_ga4_service(server, engine, keys, telemetry=deps.telemetry, metrics=metrics)  # same port, same engine
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", QUERY_SERVICE, GA4_SERVICE):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([QUERY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
-    try:
-        if credentials is None:
-            port = server.add_insecure_port(settings.address)
-        else:
-            port = server.add_secure_port(settings.address, credentials)
-    except RuntimeError as exc:
-        raise RuntimeError(f"cannot listen on {settings.address}: {exc}") from exc
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {settings.address}")
+    # The GA4 service's messages come from google-analytics-data (proto-plus): no service descriptor to reflect.
+    health_servicer = add_health_and_reflection(server, (QUERY_SERVICE, GA4_SERVICE), reflected=(QUERY_SERVICE,))
+    port = bind(server, settings.address, settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     return QueryServer(server, health_servicer, pool, engine), port

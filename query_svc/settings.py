@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from gnomon.grpc_server import check_tls_files, tls_files_from_env
 from gnomon.settings import CommonSettings, EnvReader, SettingsError
 from gnomon.telemetry import TelemetrySettings
 
@@ -51,13 +52,7 @@ class QuerySettings:
     telemetry: TelemetrySettings = field(default_factory=lambda: TelemetrySettings(service_name=SERVICE_NAME))
 
     def __post_init__(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise SettingsError("GNOMON_TLS_CERT and GNOMON_TLS_KEY must be set together (PEM files)")
-        if self.tls_client_ca is not None and self.tls_cert is None:
-            raise SettingsError("GNOMON_TLS_CLIENT_CA (mTLS) needs GNOMON_TLS_CERT and GNOMON_TLS_KEY too")
-        for path in (self.tls_cert, self.tls_key, self.tls_client_ca):
-            if path is not None and not path.is_file():
-                raise SettingsError(f"TLS file {path} does not exist")
+        check_tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)
         if self.workers < 1 or self.max_concurrent_rpcs < 1:
             raise SettingsError("the query service needs at least 1 worker and 1 concurrent RPC")
         if not 1 <= self.max_limit <= HARD_MAX_LIMIT:
@@ -74,6 +69,7 @@ class QuerySettings:
         environ = os.environ if env is None else env
         r = EnvReader(environ)
         keys = frozenset(k.strip() for k in r.text("AGGREGATOR_KEY_EVENTS", "purchase").split(",") if k.strip())
+        tls_cert, tls_key, tls_client_ca = tls_files_from_env(r)
         return cls(
             common=common or CommonSettings.from_env(environ),
             host=r.text("QUERY_HOST", "127.0.0.1"),
@@ -87,12 +83,8 @@ class QuerySettings:
             auth_cache_ttl_s=r.integer("QUERY_AUTH_TTL_MS", 30_000, minimum=0) / 1000,
             grace_s=r.integer("QUERY_GRACE_MS", 5_000, minimum=0) / 1000,
             key_events=keys,
-            tls_cert=_path(r.optional("TLS_CERT")),
-            tls_key=_path(r.optional("TLS_KEY")),
-            tls_client_ca=_path(r.optional("TLS_CLIENT_CA")),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
             telemetry=TelemetrySettings.from_env(SERVICE_NAME, environ),
         )
-
-
-def _path(raw: str | None) -> Path | None:
-    return Path(raw).expanduser().resolve() if raw else None

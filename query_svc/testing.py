@@ -9,17 +9,15 @@ from datetime import UTC, datetime
 
 import grpc
 
+from gnomon.grpc_testing import bearer, serving
 from gnomon.rollups import Grain, Metrics, RollupKey, RollupRow, sketch_of
 from gnomon.v1 import query_pb2_grpc
 from query_svc.server import QueryDeps, QueryServer, create_server
 from query_svc.settings import QuerySettings
 
+__all__ = ["COMPUTED_AT", "RunningQuery", "bearer", "rollup_row", "running_query_server"]
+
 COMPUTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def bearer(secret: str) -> tuple[tuple[str, str], ...]:
-    """gRPC metadata carrying a read token."""
-    return (("authorization", f"Bearer {secret}"),)
 
 
 @dataclass
@@ -34,13 +32,8 @@ class RunningQuery:
 def running_query_server(settings: QuerySettings, deps: QueryDeps) -> Iterator[RunningQuery]:
     """Start a query server; on exit close the channel and stop the server at once (no grace)."""
     server, port = create_server(settings, deps)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
+    with serving(server, port) as channel:
         yield RunningQuery(server, port, channel, query_pb2_grpc.QueryServiceStub(channel))
-    finally:
-        channel.close()
-        server.stop(0).wait(10)
 
 
 def rollup_row(
