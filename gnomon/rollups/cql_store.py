@@ -56,7 +56,6 @@ from gnomon.rollups.model import (
     require_sketches,
     require_utc,
     require_version,
-    require_window_start,
     restore_row,
 )
 from gnomon.settings import CqlSettings
@@ -218,12 +217,7 @@ class CqlRollupStore:
         version: int,
         rows: Sequence[RollupRow],
     ) -> None:
-        require_name(merchant_id, "merchant_id")
-        require_name(cube, "cube")
-        grain = require_grain(grain)
-        window_start = require_window_start(window_start)
-        require_version(version)
-        check_window_rows(merchant_id, cube, grain, window_start, version, rows)
+        grain, window_start = check_window_rows(merchant_id, cube, grain, window_start, version, rows)
         items, _ = self._batches(rows)
         bucket = self._policy.bucket_of(cube, grain, window_start)
         pk = (merchant_id, cube, grain.value, bucket, version)

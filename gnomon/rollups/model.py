@@ -293,8 +293,15 @@ def day_window(day: date, zone: ZoneInfo | str) -> tuple[datetime, datetime]:
 
 def check_window_rows(
     merchant_id: str, cube: str, grain: Grain, window_start: datetime, version: int, rows: Sequence[RollupRow]
-) -> None:
-    """Raise RollupInvalid unless every row is a RollupRow of this window (the rows of a replace_window)."""
+) -> tuple[Grain, datetime]:
+    """The arguments of a `replace_window` checked: returns (grain, window start) as the adapters store them;
+    raises RollupInvalid for an invalid merchant, cube, grain, window start or version, or unless every row is
+    a RollupRow of this window."""
+    require_name(merchant_id, "merchant_id")
+    require_name(cube, "cube")
+    grain = require_grain(grain)
+    window_start = require_window_start(window_start)
+    require_version(version)
     window = (merchant_id, cube, grain, window_start, version)
     for row in rows:
         if type(row) is not RollupRow:
@@ -305,3 +312,4 @@ def check_window_rows(
                 f"replace_window({merchant_id!r}, {cube!r}, {grain.value}, {window_start.isoformat()}, v{version})"
                 f" got a row of another window: {k}"
             )
+    return grain, window_start

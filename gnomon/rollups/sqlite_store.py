@@ -43,7 +43,6 @@ from gnomon.rollups.model import (
     require_sketches,
     require_utc,
     require_version,
-    require_window_start,
     restore_row,
     truncate_ms,
 )
@@ -265,12 +264,7 @@ class SqliteRollupStore:
         version: int,
         rows: Sequence[RollupRow],
     ) -> None:
-        require_name(merchant_id, "merchant_id")
-        require_name(cube, "cube")
-        grain = require_grain(grain)
-        window_start = require_window_start(window_start)
-        require_version(version)
-        check_window_rows(merchant_id, cube, grain, window_start, version, rows)
+        grain, window_start = check_window_rows(merchant_id, cube, grain, window_start, version, rows)
         params = [row_params(row) for row in rows]
         window = (merchant_id, cube, grain.value, version, to_s(window_start))
         with self._errors(), self._db.transaction() as conn:
