@@ -14,7 +14,6 @@ use one connection per thread.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -24,9 +23,9 @@ import pandas as pd
 
 from aggregator.eventstore.codec import check_day, check_name, day_frame, stored_columns
 from aggregator.eventstore.port import DayMark, EventStoreUnavailable, day_number, day_of, received_fingerprint
+from gnomon.sqlite_wal import WalDatabase
 
 EVENTSTORE_FILE_NAME = "eventstore.sqlite3"
-BUSY_TIMEOUT_MS = 30_000
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -78,72 +77,26 @@ class SqliteEventStore:
     """
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
-        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
-        self.path = Path(path)
-        self._synchronous = synchronous
-        self._write_lock = threading.Lock()
-        self._readers_lock = threading.Lock()
-        self._readers: list[sqlite3.Connection] = []
-        self._local = threading.local()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = self._connect()
-            self._create_schema()
-        except (OSError, sqlite3.Error) as exc:
-            raise EventStoreUnavailable(f"cannot open event store {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        return conn
-
-    def _create_schema(self) -> None:
-        conn = self._writer
-        conn.execute("PRAGMA page_size = 16384")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise EventStoreUnavailable(f"{self.path}: cannot switch to WAL journal mode (got {mode})")
-        with self._transaction("create schema") as tx:
-            found = tx.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                raise EventStoreUnavailable(
-                    f"{self.path} has event-store schema {found}; this Gnomon knows up to {SCHEMA_VERSION}: upgrade it"
-                )
-            for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT the transaction
-                if statement.strip():
-                    tx.execute(statement)
-            tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = WalDatabase(
+            Path(path),
+            schema=_SCHEMA,
+            schema_version=SCHEMA_VERSION,
+            what="event store",
+            unavailable=EventStoreUnavailable,
+            synchronous=synchronous,
+        )
+        self.path = self._db.path
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            if self._closed:
-                raise EventStoreUnavailable(f"{what}: the event store is closed")
-            conn = self._writer
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise EventStoreUnavailable(f"{what} on {self.path}: {exc}") from exc
+        try:
+            with self._db.transaction() as conn:
+                yield conn
+        except sqlite3.Error as exc:
+            raise EventStoreUnavailable(f"{what} on {self.path}: {exc}") from exc
 
     def _reader(self) -> sqlite3.Connection:
-        if self._closed:
-            raise EventStoreUnavailable("the event store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            with self._readers_lock:
-                self._readers.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._db.reader()
 
     def upsert(self, frame: pd.DataFrame) -> None:
         """See `EventStore.upsert`: one transaction, durable (fsync'd) when it returns."""
@@ -198,11 +151,4 @@ class SqliteEventStore:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
-        with self._write_lock, self._readers_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            self._writer.close()
+        self._db.close()

@@ -12,18 +12,16 @@ Schema version lives in `PRAGMA user_version`; a file written by a newer Gnomon 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gnomon.rollups.errors import RollupUnavailable
+from gnomon.sqlite_wal import WalDatabase
 
 SCHEMA_VERSION = 1
 PAGE_SIZE = 16384  # rows carry sketches of up to ~2 KB each; applies only before the first table exists
-BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollups (
@@ -123,87 +121,15 @@ def bump_data_versions(conn: sqlite3.Connection, merchant_ids: Iterable[str]) ->
     conn.executemany(BUMP_DATA_VERSION, [(m, now) for m in sorted(set(merchant_ids))])
 
 
-class SqliteDb:
-    """Connections to one rollup SQLite file. Raises RollupUnavailable when it cannot be opened."""
-
-    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
-        if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
-        self.path = path
-        self._synchronous = synchronous
-        self._write_lock = threading.Lock()
-        self._readers_lock = threading.Lock()
-        self._readers: list[sqlite3.Connection] = []
-        self._local = threading.local()
-        self._closed = False
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = self._connect()
-            self._create_schema()
-        except (OSError, sqlite3.Error) as exc:
-            raise RollupUnavailable(f"cannot open rollup store {path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        return conn
-
-    def _create_schema(self) -> None:
-        conn = self._writer
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RollupUnavailable(f"{self.path}: cannot switch to WAL journal mode (got {mode})")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                raise RollupUnavailable(
-                    f"{self.path} has rollup schema {found}; this Gnomon knows up to {SCHEMA_VERSION}: upgrade it"
-                )
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The write connection inside BEGIN IMMEDIATE; commits on success, rolls back on any exception."""
-        with self._write_lock:
-            if self._closed:
-                raise RollupUnavailable("the rollup store is closed")
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def reader(self) -> sqlite3.Connection:
-        """This thread's read connection (autocommit: each statement sees the latest committed state)."""
-        if self._closed:
-            raise RollupUnavailable("the rollup store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            with self._readers_lock:
-                self._readers.append(conn)
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        with self._write_lock, self._readers_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            self._writer.close()
+def open_db(path: Path, *, synchronous: str = "FULL") -> WalDatabase:
+    """The rollup SQLite file at `path` with its schema (created or checked); raises RollupUnavailable when it
+    cannot be opened or was written by a newer Gnomon, ValueError for an unknown `synchronous` mode."""
+    return WalDatabase(
+        path,
+        schema=SCHEMA,
+        schema_version=SCHEMA_VERSION,
+        what="rollup store",
+        unavailable=RollupUnavailable,
+        synchronous=synchronous,
+        page_size=PAGE_SIZE,
+    )

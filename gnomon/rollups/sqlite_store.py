@@ -46,7 +46,7 @@ from gnomon.rollups.model import (
     restore_row,
     truncate_ms,
 )
-from gnomon.rollups.sqlite_db import SqliteDb, bump_data_versions, ceil_s, from_ms, from_s, to_ms, to_s
+from gnomon.rollups.sqlite_db import bump_data_versions, ceil_s, from_ms, from_s, open_db, to_ms, to_s
 
 ROLLUPS_FILE_NAME = "rollups.sqlite3"
 MAX_DIMS_PER_QUERY = 500  # bound parameters per statement stay far below SQLite's limit (32766)
@@ -220,7 +220,7 @@ class SqliteRollupStore:
     """RollupStore over one SQLite file. Thread-safe; every call blocks (writes until committed)."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
-        self._db = SqliteDb(path, synchronous=synchronous)
+        self._db = open_db(path, synchronous=synchronous)
 
     @property
     def path(self) -> Path:

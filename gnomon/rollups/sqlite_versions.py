@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gnomon.rollups.errors import RollupUnavailable
 from gnomon.rollups.model import require_name, require_utc, utc_now_ms
-from gnomon.rollups.sqlite_db import SqliteDb, bump_data_versions, from_ms, to_ms
+from gnomon.rollups.sqlite_db import bump_data_versions, from_ms, open_db, to_ms
 from gnomon.rollups.versions import (
     Clock,
     FlipClock,
@@ -46,7 +46,7 @@ class SqliteVersionRegistry:
     """VersionRegistry over the rollup SQLite file; thread-safe, every call blocks."""
 
     def __init__(self, path: Path, *, clock: Clock = utc_now_ms, synchronous: str = "FULL") -> None:
-        self._db = SqliteDb(path, synchronous=synchronous)
+        self._db = open_db(path, synchronous=synchronous)
         self._stamps = FlipClock(clock)
 
     @contextmanager
