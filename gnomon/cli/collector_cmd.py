@@ -18,6 +18,7 @@ from typing import Any
 from collector_svc.iptrunc import parse_networks
 from collector_svc.server import CollectorDeps, create_server
 from collector_svc.settings import CollectorSettings
+from gnomon.cli.serving import listen_changes
 from gnomon.control import ControlUnavailable, open_control_store
 from gnomon.eventlog import LogUnavailable, open_event_log
 from gnomon.settings import SettingsError
@@ -85,13 +86,7 @@ def register(subparsers: Any) -> None:
 def settings_from_args(args: argparse.Namespace) -> CollectorSettings:
     """Environment first, then flags. Raises SettingsError with the offending flag or variable."""
     settings = CollectorSettings.from_env()
-    changes: dict[str, Any] = {}
-    if args.host:
-        changes["host"] = args.host
-    if args.port is not None:
-        if not 0 <= args.port <= 65535:
-            raise SettingsError(f"--port {args.port} must be between 0 and 65535")
-        changes["port"] = args.port
+    changes = listen_changes(args)
     if args.workers is not None:
         changes["workers"] = args.workers
     if args.max_in_flight is not None:

@@ -7,14 +7,13 @@ import argparse
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gnomon.cli.serving import EnginesUnreachable, listen_changes, query_deps, stop_on_signals, wait_for
 from gnomon.settings import SettingsError
 
 if TYPE_CHECKING:  # grpc stubs and rich load only when a query runs
@@ -466,56 +465,30 @@ def _metadata(stub: Any, args: argparse.Namespace, console: Console) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     """Run the query service until SIGTERM/SIGINT, then drain and exit (0 on a clean stop)."""
-    from aggregator.eventstore import EventStoreUnavailable, open_event_store
-    from gnomon.control import ControlUnavailable, open_control_store
-    from gnomon.rollups import RollupUnavailable, open_rollup_store, open_version_registry
     from gnomon.telemetry import setup_telemetry
-    from query_svc.server import QueryDeps, create_server
+    from query_svc.server import create_server
     from query_svc.settings import QuerySettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = QuerySettings.from_env()
-    changes: dict[str, Any] = {}
-    if args.host:
-        changes["host"] = args.host
-    if args.port is not None:
-        if not 0 <= args.port <= 65535:
-            raise SettingsError(f"--port {args.port} must be between 0 and 65535")
-        changes["port"] = args.port
+    changes = listen_changes(args)
     if args.workers is not None:
         changes["workers"] = args.workers
     settings = replace(settings, **changes) if changes else settings
     resource = {"gnomon.region": settings.common.region}
     telemetry = setup_telemetry(replace(settings.telemetry, resource_attributes=resource), install_global=True)
-    opened: list[Any] = []
     try:
-        control = open_control_store(settings.common)
-        opened.append(control)
-        store = open_rollup_store(settings.common)
-        opened.append(store)
-        registry = open_version_registry(settings.common)
-        opened.append(registry)
-        events = open_event_store(settings.common)
-        opened.append(events)
-    except (ControlUnavailable, RollupUnavailable, EventStoreUnavailable) as exc:
-        print(f"gnomon: an engine is unreachable: {exc}", file=sys.stderr)
-        for resource_ in reversed(opened):
-            resource_.close()
-        telemetry.shutdown()
+        with query_deps(settings.common, telemetry) as deps:
+            server, port = create_server(settings, deps)
+            stop = stop_on_signals()
+            server.start()
+            print(f"query service listening on {settings.host}:{port}", flush=True)
+            wait_for(stop)
+            log.info("stopping: letting calls in flight finish for up to %.1f s", settings.grace_s)
+            server.stop(settings.grace_s).wait()
+    except EnginesUnreachable as exc:
+        print(f"gnomon: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    try:
-        server, port = create_server(settings, QueryDeps(store, registry, control, telemetry, events))
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: stop.set())
-        server.start()
-        print(f"query service listening on {settings.host}:{port}", flush=True)
-        while not stop.wait(1.0):
-            pass
-        log.info("stopping: letting calls in flight finish for up to %.1f s", settings.grace_s)
-        server.stop(settings.grace_s).wait()
     finally:
-        for resource_ in reversed(opened):
-            resource_.close()
         telemetry.shutdown()
     return 0

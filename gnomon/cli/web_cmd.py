@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gnomon.settings import SettingsError
+from gnomon.cli.serving import EnginesUnreachable, listen_changes, query_deps, stop_on_signals, wait_for
 
 if TYPE_CHECKING:  # the server's modules (starlette, uvicorn, pandas, the engine) load only when it runs
     from query_svc.web.settings import WebSettings
@@ -56,13 +54,7 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
     from query_svc.web.settings import WebSettings, parse_origins
 
     settings = WebSettings.from_env()
-    changes: dict[str, Any] = {}
-    if args.host:
-        changes["host"] = args.host
-    if args.port is not None:
-        if not 0 <= args.port <= 65535:
-            raise SettingsError(f"--port {args.port} must be between 0 and 65535")
-        changes["port"] = args.port
+    changes = listen_changes(args)
     if args.cors_origins is not None:
         changes["cors_origins"] = parse_origins(args.cors_origins, "--cors-origins")
     if args.static_dir:
@@ -74,54 +66,33 @@ def settings_from_args(args: argparse.Namespace) -> WebSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT, then let calls in flight finish and exit (0 on a clean stop)."""
-    from aggregator.eventstore import EventStore, EventStoreUnavailable, open_event_store
-    from gnomon.control import ControlUnavailable, open_control_store
-    from gnomon.rollups import RollupUnavailable, open_rollup_store, open_version_registry
     from gnomon.telemetry import setup_telemetry
-    from query_svc.server import QueryDeps
     from query_svc.web.server import create_web_server
     from query_svc.web.static import NOT_BUILT
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
     telemetry = setup_telemetry(settings.query.telemetry, install_global=True)
-    opened: list[Any] = []
     try:
-        control = open_control_store(settings.common)
-        opened.append(control)
-        store = open_rollup_store(settings.common)
-        opened.append(store)
-        registry = open_version_registry(settings.common)
-        opened.append(registry)
-        events: EventStore = open_event_store(settings.common)
-        opened.append(events)
-    except (ControlUnavailable, RollupUnavailable, EventStoreUnavailable) as exc:
-        print(f"gnomon: a storage engine is unreachable: {exc}", file=sys.stderr)
-        for resource in reversed(opened):
-            resource.close()
-        telemetry.shutdown()
+        with query_deps(settings.common, telemetry) as deps:
+            try:
+                server, port = create_web_server(settings, deps)
+            except RuntimeError as exc:
+                print(f"gnomon: {exc}", file=sys.stderr)
+                return 1
+            stop = stop_on_signals()
+            server.start()
+            scheme = "https" if settings.query.tls_cert else "http"
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            print(f"dashboard on {scheme}://{host}:{port}/", flush=True)
+            if not (settings.static_dir / "index.html").is_file():
+                print(f"gnomon: {NOT_BUILT.strip()}", file=sys.stderr)
+            wait_for(stop)
+            log.info("stopping: letting calls in flight finish for up to %.1f s", settings.grace_s)
+            server.stop()
+    except EnginesUnreachable as exc:
+        print(f"gnomon: {exc}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    try:
-        try:
-            server, port = create_web_server(settings, QueryDeps(store, registry, control, telemetry, events))
-        except RuntimeError as exc:
-            print(f"gnomon: {exc}", file=sys.stderr)
-            return 1
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: stop.set())
-        server.start()
-        scheme = "https" if settings.query.tls_cert else "http"
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        print(f"dashboard on {scheme}://{host}:{port}/", flush=True)
-        if not (settings.static_dir / "index.html").is_file():
-            print(f"gnomon: {NOT_BUILT.strip()}", file=sys.stderr)
-        while not stop.wait(1.0):
-            pass
-        log.info("stopping: letting calls in flight finish for up to %.1f s", settings.grace_s)
-        server.stop()
     finally:
-        for resource in reversed(opened):
-            resource.close()
         telemetry.shutdown()
     return 0
