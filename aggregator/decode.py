@@ -8,10 +8,11 @@ dtype ("" for absent fields, never NA); `EVENT_TIME_US`, `RECEIVED_TIME_US`, `RE
 microseconds since the Unix epoch, UTC; every event of a batch carries the batch's received time). `PAGE_PATH`
 is derived from `PAGE_URL` when empty (the URL's path, "/" for a URL without one), once per distinct URL.
 
-Speed: each payload is parsed once by upb (`LoggedBatch.FromString`), then every column is one list
-comprehension over the events; that per-event attribute access is the irreducible Python cost of decoding
-(~1-2 µs per event on this machine; see tests/unit/test_decode_speed.py for the measurement).
-With `with_event_bytes`, each event is also re-serialized (upb) into `EVENT_BYTES`: what the event store keeps.
+Speed: the Rust extension (`aggregator.decode_fast`, gnomon_fastpath) parses the payloads into Arrow buffers
+with no Python object per field. Without it (or for a payload its strict reader does not decide) each payload
+is parsed once by upb (`LoggedBatch.FromString`) and every column is one list comprehension over the events
+(`decode_batches_upb`); that per-event attribute access costs a few µs per event.
+With `with_event_bytes`, `EVENT_BYTES` holds each event's serialized bytes: what the event store keeps.
 
 `encode_events(frame)` is the slow inverse for frames that have no `EVENT_BYTES` (tests, tools): it rebuilds a
 serialized `gnomon.v1.Event` per row from the raw columns (fields outside RAW_COLUMNS are lost).
@@ -31,6 +32,7 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError
 
+from aggregator.decode_fast import decode_columns
 from aggregator.frame import (
     CLIENT_ID,
     CURRENCY,
@@ -119,8 +121,29 @@ def fill_page_paths(paths: list[str], urls: list[str]) -> list[str]:
 def decode_batches(payloads: Sequence[bytes], *, with_event_bytes: bool = False) -> pd.DataFrame:
     """The event frame of every event in `payloads` (serialized LoggedBatch messages), in order.
 
+    Decoded by the Rust extension when it is installed and decides every payload (`aggregator.decode_fast`),
+    else by upb (`decode_batches_upb`): the same frame either way (EVENT_BYTES: see decode_fast).
     Pure and thread-safe. Raises DecodeFailed when a payload does not parse.
     """
+    fast = decode_columns(payloads, with_event_bytes, _fill_empty_paths) if payloads else None
+    if fast is None:
+        return decode_batches_upb(payloads, with_event_bytes=with_event_bytes)
+    frame, event_bytes = fast
+    if with_event_bytes:
+        blobs = np.empty(len(frame), dtype=object)
+        blobs[:] = event_bytes
+        frame[EVENT_BYTES] = blobs
+    return frame
+
+
+def _fill_empty_paths(urls: list[str]) -> list[str]:
+    """The paths that replace empty ones of rows with these URLs (as `fill_page_paths` fills them)."""
+    return fill_page_paths([""] * len(urls), urls)
+
+
+def decode_batches_upb(payloads: Sequence[bytes], *, with_event_bytes: bool = False) -> pd.DataFrame:
+    """`decode_batches` by upb alone: each payload parsed by `LoggedBatch.FromString`, each column one list
+    comprehension over the events; EVENT_BYTES re-serialized by upb. The reference for the Rust path."""
     parse = event_pb2.LoggedBatch.FromString
     events: list[Any] = []
     merchants: list[str] = []

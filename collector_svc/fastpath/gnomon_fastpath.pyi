@@ -1,4 +1,5 @@
-"""Collector fast path (Rust): screens a serialized gnomon.v1.EventBatch and re-encodes its events.
+"""Gnomon fast paths (Rust): the collector's screen of a serialized gnomon.v1.EventBatch, which re-encodes its
+events, and the aggregator's decode of LoggedBatch payloads into columns (`decode_logged`).
 
 `Screen.scan` answers None when it does not decide the batch (unparseable by its strict reader, empty, too
 many events, too large): the caller runs the pure-Python path, which parses with upb and names the problem.
@@ -57,3 +58,11 @@ class Scanned:
 
 def truncate_ip(text: str) -> str | None:
     """Same as collector_svc.iptrunc.truncate_ip."""
+
+def decode_logged(
+    payloads: Sequence[bytes], with_event_bytes: bool
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, bytes, bytes, list[bytes] | None] | None:
+    """(n, strings, event_time_us, received_time_us, revenue_micros, event_bytes) of the payloads, or None when
+    the upb path must decode them. `strings`: one (UTF-8 data, n + 1 little-endian int64 offsets) pair per string
+    column in aggregator.decode_fast.STRING_COLUMNS order; the int columns: n little-endian int64 each;
+    `event_bytes`: each event as logged, None unless asked for."""

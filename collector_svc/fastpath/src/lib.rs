@@ -1,4 +1,5 @@
-//! `gnomon_fastpath`: the collector's screen of a serialized `gnomon.v1.EventBatch`, in one pass over its bytes.
+//! `gnomon_fastpath`: the collector's screen of a serialized `gnomon.v1.EventBatch`, in one pass over its bytes,
+//! and the aggregator's decode of `gnomon.v1.LoggedBatch` payloads into columns (`decode_logged`, see `logged`).
 //!
 //! `Screen(...).scan(batch, oldest_s, newest_s)` reads the wire format directly (`wire`), checks every event
 //! against the rules of collector_svc/validation.py (`checks`) and truncates every ip (`ip`). It answers
@@ -15,6 +16,7 @@
 mod checks;
 mod encode;
 mod ip;
+mod logged;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -22,7 +24,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use checks::{IpOut, Limits};
 use wire::{Batch, EVENT_ID};
@@ -264,10 +266,59 @@ fn truncate_ip(text: &str) -> Option<String> {
     ip::truncate_ip(text.as_bytes()).map(|short| String::from_utf8_lossy(short.as_bytes()).into_owned())
 }
 
+/// `decode_logged(payloads, with_event_bytes)`: the columns of aggregator/decode.py's event frame for a list
+/// of serialized LoggedBatch payloads, or `None` when the Python path must decode them (see `logged`).
+///
+/// Answers `(n, strings, event_time_us, received_time_us, revenue_micros, event_bytes)`: `strings` holds one
+/// `(data, offsets)` pair of bytes per string column (Arrow large_string buffers: UTF-8 data and n + 1
+/// little-endian int64 offsets), the three int columns are n little-endian int64 each, and `event_bytes` is
+/// a list of each event's serialized bytes as logged (`None` unless asked for). The GIL is released while the
+/// payloads are parsed.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)] // pyo3 extracts an owned list of the caller's bytes
+fn decode_logged<'py>(
+    py: Python<'py>,
+    payloads: Vec<Bound<'py, PyBytes>>,
+    with_event_bytes: bool,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let buffers: Vec<&[u8]> = payloads.iter().map(PyBytesMethods::as_bytes).collect();
+    let Some(columns) = py.detach(|| logged::decode(&buffers)) else {
+        return Ok(None);
+    };
+    let strings = PyList::empty(py);
+    for text in &columns.strings {
+        strings.append((PyBytes::new(py, &text.data), int64_bytes(py, &text.offsets)))?;
+    }
+    let event_bytes = if with_event_bytes {
+        let list = PyList::empty(py);
+        for &(index, span) in &columns.raw {
+            list.append(PyBytes::new(py, span.of(buffers[index])))?;
+        }
+        Some(list)
+    } else {
+        None
+    };
+    let answer = (
+        columns.raw.len(),
+        strings,
+        int64_bytes(py, &columns.event_time_us),
+        int64_bytes(py, &columns.received_time_us),
+        int64_bytes(py, &columns.revenue_micros),
+        event_bytes,
+    );
+    Ok(Some(answer.into_pyobject(py)?))
+}
+
+fn int64_bytes<'py>(py: Python<'py>, values: &[i64]) -> Bound<'py, PyBytes> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    PyBytes::new(py, &bytes)
+}
+
 #[pymodule]
 fn gnomon_fastpath(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Screen>()?;
     m.add_class::<Scanned>()?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_logged, m)?)?;
     Ok(())
 }

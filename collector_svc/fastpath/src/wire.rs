@@ -1,8 +1,9 @@
-//! Reading the protobuf wire format of `gnomon.v1.EventBatch` (proto/gnomon/v1/collector.proto, event.proto).
+//! Reading the protobuf wire format of `gnomon.v1.EventBatch` and `gnomon.v1.LoggedBatch`
+//! (proto/gnomon/v1/collector.proto, event.proto).
 //!
-//! Contract: `parse_batch` accepts only a strict subset of what upb (the Python protobuf runtime) accepts, and
-//! for every input it accepts it yields exactly the fields upb would hold after parsing and
-//! `DiscardUnknownFields()`:
+//! Contract: `parse_batch` and `parse_logged` accept only a strict subset of what upb (the Python protobuf
+//! runtime) accepts, and for every input they accept they yield exactly the fields upb would hold after parsing
+//! and `DiscardUnknownFields()`:
 //! - a scalar or string field seen twice keeps the last value; a sub-message seen twice is merged (its
 //!   fields read in wire order, the last one winning); a map key seen twice keeps the last value;
 //! - unknown fields with wire type 0, 1, 2 or 5 are skipped (dropped);
@@ -344,6 +345,48 @@ pub fn parse_batch(buf: &[u8], max_events: usize) -> Option<Batch> {
     Some(batch)
 }
 
+/// A parsed `gnomon.v1.LoggedBatch` (what the collector writes to the event log): its merchant, received time
+/// and events, all pointing into the payload. `traceparent` and `collector_id` are checked (UTF-8) and dropped.
+#[derive(Debug, Default)]
+pub struct Logged {
+    pub merchant: Span,
+    /// `received_time` (seconds, nanos) when present.
+    pub received: Option<(i64, i32)>,
+    pub events: Vec<EventFields>,
+    pub params: Vec<(Span, Span)>,
+}
+
+/// Parses a serialized LoggedBatch; `None` when not decided here (same rules as `parse_batch`, see the module
+/// doc): the caller then parses it with upb.
+pub fn parse_logged(buf: &[u8]) -> Option<Logged> {
+    let whole = Span { start: 0, end: u32::try_from(buf.len()).ok()? };
+    let mut logged = Logged::default();
+    let mut r = Reader::new(buf, whole);
+    while r.more() {
+        match r.tag()? {
+            (1, WIRE_LEN) => logged.merchant = r.string()?,
+            (2, WIRE_LEN) => {
+                let (seconds, nanos) = logged.received.unwrap_or_default();
+                let mut raw = (seconds as u64, i64::from(nanos) as u64);
+                read_two_varints(buf, r.delimited()?, &mut raw)?;
+                logged.received = Some((raw.0 as i64, raw.1 as i32));
+            }
+            (3, WIRE_LEN) => {
+                let span = r.delimited()?;
+                logged.events.push(EventFields::default());
+                let event = logged.events.last_mut()?;
+                parse_event(buf, span, event, &mut logged.params)?;
+            }
+            (4 | 5, WIRE_LEN) => {
+                r.string()?;
+            }
+            (1..=5, _) => return None,
+            (_, wire) => r.skip(wire)?,
+        }
+    }
+    Some(logged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +407,21 @@ mod tests {
         assert!(parse_batch(b"\x12\x01\xff", 500).is_none()); // batch_id not UTF-8
         assert!(parse_batch(b"\x8a\x00\x00", 500).is_none()); // non-minimal tag
         assert!(parse_batch(b"\x0a\x00\x0a\x00", 1).is_none()); // over max_events
+    }
+
+    #[test]
+    fn reads_a_logged_batch() {
+        // merchant "m", received_time {seconds 2, nanos 5}, one event {event_id "e"}, collector_id "c",
+        // an unknown varint field 9
+        let raw = b"\x0a\x01m\x12\x04\x08\x02\x10\x05\x1a\x03\x0a\x01e\x2a\x01c\x48\x01";
+        let logged = parse_logged(raw).expect("parsed");
+        assert_eq!(logged.merchant.of(raw), b"m");
+        assert_eq!(logged.received, Some((2, 5)));
+        assert_eq!(logged.events.len(), 1);
+        assert_eq!(logged.events[0].strings[EVENT_ID].of(raw), b"e");
+        assert!(parse_logged(b"\x08\x01").is_none()); // merchant_id with the wrong wire type
+        assert!(parse_logged(b"\x2a\x01\xff").is_none()); // collector_id not UTF-8
+        assert!(parse_logged(b"\x1a\x02\x08\x01").is_none()); // an event field with the wrong wire type
     }
 
     #[test]
