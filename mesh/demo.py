@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import grpc
 from rich.console import Group
@@ -19,6 +21,8 @@ from gnomon.settings import CommonSettings
 from gnomon.v1 import query_pb2, query_pb2_grpc
 
 DEMO_MERCHANT = "demo-shop"
+DEMO_ZONE = "Europe/Berlin"
+DEMO_TRAFFIC_DAYS = 0.1  # event times of the demo traffic reach back this far (2.4 h) ...
 TOTAL_METRICS = ("activeUsers", "sessions", "screenPageViews", "bounceRate", "totalRevenue")
 
 
@@ -40,7 +44,7 @@ def ensure_demo_merchant(settings: CommonSettings) -> DemoMerchant:
             if known and control.resolve(demo.write_key) and control.resolve(demo.read_token):
                 return demo
         if control.get_merchant(DEMO_MERCHANT) is None:
-            control.create_merchant("Demo Shop", "Europe/Berlin", "USD", DEMO_MERCHANT)
+            control.create_merchant("Demo Shop", DEMO_ZONE, "USD", DEMO_MERCHANT)
         write = control.create_key(DEMO_MERCHANT, KeyKind.WRITE, "gnomon up --demo")
         read = control.create_key(DEMO_MERCHANT, KeyKind.READ, "gnomon up --demo")
     finally:
@@ -50,6 +54,16 @@ def ensure_demo_merchant(settings: CommonSettings) -> DemoMerchant:
     saved.write_text(json.dumps(demo.__dict__))
     os.chmod(saved, 0o600)
     return demo
+
+
+def traffic_days(now: datetime) -> float:
+    """How far back (in days) the demo traffic's event times reach from `now` (UTC-aware): DEMO_TRAFFIC_DAYS, but
+    not past the demo merchant's local midnight (and at least one second), so that the events land on the
+    local day the live report shows as "today" also just after midnight."""
+    local = now.astimezone(ZoneInfo(DEMO_ZONE))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    since_midnight_s = (now.astimezone(UTC) - midnight).total_seconds()
+    return max(min(DEMO_TRAFFIC_DAYS * 86_400, since_midnight_s), 1.0) / 86_400
 
 
 def _value(v: query_pb2.MetricValue) -> str:

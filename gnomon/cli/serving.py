@@ -1,12 +1,12 @@
 """What the serving commands (`gnomon query serve`, `gnomon web`) share: --host/--port flags applied over the
-settings, the query service's stores opened and closed together, and waiting for SIGTERM/SIGINT."""
+settings, the query service's stores opened and closed together, and stopping on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gnomon.settings import CommonSettings, SettingsError
@@ -47,21 +47,13 @@ def query_deps(common: CommonSettings, telemetry: Telemetry) -> Iterator[QueryDe
 
     with ExitStack() as opened:
         try:
-            control = opened.enter_context(_closing(open_control_store(common)))
-            store = opened.enter_context(_closing(open_rollup_store(common)))
-            registry = opened.enter_context(_closing(open_version_registry(common)))
-            events = opened.enter_context(_closing(open_event_store(common)))
+            control = opened.enter_context(closing(open_control_store(common)))
+            store = opened.enter_context(closing(open_rollup_store(common)))
+            registry = opened.enter_context(closing(open_version_registry(common)))
+            events = opened.enter_context(closing(open_event_store(common)))
         except (ControlUnavailable, RollupUnavailable, EventStoreUnavailable) as exc:
             raise EnginesUnreachable(f"a storage engine is unreachable: {exc}") from exc
         yield QueryDeps(store, registry, control, telemetry, events)
-
-
-@contextmanager
-def _closing(resource: Any) -> Iterator[Any]:
-    try:
-        yield resource
-    finally:
-        resource.close()
 
 
 def stop_on_signals() -> threading.Event:

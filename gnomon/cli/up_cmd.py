@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from rich.live import Live
 
 from gnomon.cli.main import COMMAND_MODULES
 from gnomon.settings import CommonSettings
-from mesh.demo import ensure_demo_merchant, live_report
+from mesh.demo import ensure_demo_merchant, live_report, traffic_days
 from mesh.supervisor import ServiceFailed, ServiceSpec, Supervisor
 
 DESCRIPTION = """\
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                         "--events",
                         str(args.rate * 3600),
                         "--days",
-                        "0.1",
+                        repr(traffic_days(datetime.now(UTC))),
                         "--quiet",
                     ),
                 )

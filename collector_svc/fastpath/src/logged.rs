@@ -10,7 +10,7 @@
 
 use crate::wire::{self, CLIENT_ID, EVENT_ID, IP, LOCALE, NAME, Span, USER_AGENT, USER_ID};
 
-/// The string columns, in this order (aggregator/decode.py `FAST_STRING_COLUMNS` names them).
+/// The number of string columns; aggregator/decode_fast.py `STRING_COLUMNS` names them in `decode`'s order.
 pub const N_STRINGS: usize = 16;
 
 /// One string column: UTF-8 bytes back to back, and n + 1 offsets into them (Arrow's large_string layout).
