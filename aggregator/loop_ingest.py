@@ -2,11 +2,12 @@
 
     ingested = ingest(records, directory)
 
-decode (`aggregator.decode`: Rust, or upb) -> look the merchants up (unknown: dropped and counted; their records are still
-committed by the loop) -> local day per event (`aggregator.loop_days`, vectorized per (merchant, UTC hour)) ->
-drop repeated (merchant, day, event_id) within the batch, keeping the copy received last (the event store's
-rule, so the result does not depend on which copy came first). A record that is not a LoggedBatch is skipped and
-counted (it can never become decodable; holding the group back for it would stop every merchant).
+decode (`aggregator.decode`: Rust, or upb) -> look the merchants up (unknown: dropped and counted; their
+records are still committed by the loop) -> local day per event (`aggregator.loop_days`, vectorized per
+(merchant, UTC hour)) -> drop repeated (merchant, day, event_id) within the batch, keeping the copy received
+last (the event store's rule, so the result does not depend on which copy came first). A record that is not a
+LoggedBatch is skipped and counted (it can never become decodable; holding the group back for it would stop
+every merchant).
 """
 
 from __future__ import annotations
