@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ from aggregator.decode_fast import decode_columns
 from aggregator.frame import (
     CLIENT_ID,
     CURRENCY,
+    EVENT_BYTES,
     EVENT_ID,
     EVENT_TIME_US,
     INT_COLUMNS,
@@ -56,10 +56,8 @@ from aggregator.frame import (
     UTM_MEDIUM,
     UTM_SOURCE,
 )
+from aggregator.page_paths import fill_page_paths
 from gnomon.v1 import event_pb2
-
-EVENT_BYTES: Final = "event_bytes"
-"""Optional column: the serialized `gnomon.v1.Event` of each row (bytes), as the event store keeps it."""
 
 _US_PER_S: Final = 1_000_000
 _LOGGED_EVENTS_TAG: Final = b"\x1a"  # LoggedBatch.events: field 3, length-delimited
@@ -92,32 +90,6 @@ def _frame(columns: dict[str, Any], n: int) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def _paths_for(urls: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            out[url] = ""
-            continue
-        out[url] = parts.path or ("/" if parts.netloc else "")
-    return out
-
-
-def fill_page_paths(paths: list[str], urls: list[str]) -> list[str]:
-    """`paths` with every "" replaced by the path of the same row's URL (one parse per distinct URL)."""
-    missing = [i for i, p in enumerate(paths) if not p]
-    if not missing:
-        return paths
-    derived = _paths_for({urls[i] for i in missing if urls[i]})
-    out = list(paths)
-    for i in missing:
-        url = urls[i]
-        if url:
-            out[i] = derived[url]
-    return out
-
-
 def decode_batches(payloads: Sequence[bytes], *, with_event_bytes: bool = False) -> pd.DataFrame:
     """The event frame of every event in `payloads` (serialized LoggedBatch messages), in order.
 
@@ -125,20 +97,8 @@ def decode_batches(payloads: Sequence[bytes], *, with_event_bytes: bool = False)
     else by upb (`decode_batches_upb`): the same frame either way (EVENT_BYTES: see decode_fast).
     Pure and thread-safe. Raises DecodeFailed when a payload does not parse.
     """
-    fast = decode_columns(payloads, with_event_bytes, _fill_empty_paths) if payloads else None
-    if fast is None:
-        return decode_batches_upb(payloads, with_event_bytes=with_event_bytes)
-    frame, event_bytes = fast
-    if with_event_bytes:
-        blobs = np.empty(len(frame), dtype=object)
-        blobs[:] = event_bytes
-        frame[EVENT_BYTES] = blobs
-    return frame
-
-
-def _fill_empty_paths(urls: list[str]) -> list[str]:
-    """The paths that replace empty ones of rows with these URLs (as `fill_page_paths` fills them)."""
-    return fill_page_paths([""] * len(urls), urls)
+    fast = decode_columns(payloads, with_event_bytes=with_event_bytes) if payloads else None
+    return decode_batches_upb(payloads, with_event_bytes=with_event_bytes) if fast is None else fast
 
 
 def decode_batches_upb(payloads: Sequence[bytes], *, with_event_bytes: bool = False) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The Rust decode of LoggedBatch payloads (`gnomon_fastpath.decode_logged`) as an event frame.
 
-`decode_columns(payloads, with_event_bytes)` gives the frame `aggregator.decode.decode_batches` documents, built
+`decode_columns(payloads, with_event_bytes=...)` gives the frame `aggregator.decode.decode_batches` documents, built
 from Arrow buffers the extension fills (no Python object per field), or None when the extension is not
 installed or does not decide one of the payloads: the caller then decodes them with upb, which names any
 problem. Differences from the upb path, by contract: `EVENT_BYTES` holds each event's bytes as logged, which
@@ -24,6 +24,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from aggregator.frame import (
     CLIENT_ID,
     CURRENCY,
+    EVENT_BYTES,
     EVENT_ID,
     EVENT_TIME_US,
     IP,
@@ -43,6 +44,7 @@ from aggregator.frame import (
     UTM_MEDIUM,
     UTM_SOURCE,
 )
+from aggregator.page_paths import fill_page_paths
 
 MODULE: Final = "gnomon_fastpath"
 STRING_COLUMNS: Final = (
@@ -61,16 +63,10 @@ def native_decoder() -> Any | None:
         return None
 
 
-def decode_columns(
-    payloads: Sequence[bytes], with_event_bytes: bool, page_paths: Any
-) -> tuple[pd.DataFrame, list[bytes] | None] | None:
-    """(raw frame, event bytes or None) of `payloads`, or None (see the module docstring). `page_paths` maps
-    a list of URLs to the paths that fill empty `PAGE_PATH` values (`aggregator.decode.fill_page_paths` rules).
-    """
+def decode_columns(payloads: Sequence[bytes], *, with_event_bytes: bool) -> pd.DataFrame | None:
+    """The frame of `payloads` (with EVENT_BYTES when asked for), or None (see the module docstring)."""
     decode = native_decoder()
-    if decode is None:
-        return None
-    answer = decode(list(payloads), with_event_bytes)
+    answer = None if decode is None else decode(list(payloads), with_event_bytes)
     if answer is None:
         return None
     n, strings, event_time, received, revenue, event_bytes = answer
@@ -78,7 +74,7 @@ def decode_columns(
         name: pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
         for name, (data, offsets) in zip(STRING_COLUMNS, strings, strict=True)
     }
-    arrays[PAGE_PATH] = _filled_paths(arrays[PAGE_PATH], arrays[PAGE_URL], page_paths)
+    arrays[PAGE_PATH] = _filled_paths(arrays[PAGE_PATH], arrays[PAGE_URL])
     ints = {EVENT_TIME_US: event_time, RECEIVED_TIME_US: received, REVENUE_MICROS: revenue}
     data: dict[str, Any] = {}
     for name in RAW_COLUMNS:
@@ -86,14 +82,19 @@ def decode_columns(
             data[name] = np.frombuffer(ints[name], dtype="<i8").astype(np.int64)
         else:
             data[name] = pd.array(arrays[name], dtype="str")
-    return pd.DataFrame(data, copy=False), event_bytes
+    if with_event_bytes:
+        data[EVENT_BYTES] = np.empty(n, dtype=object)
+        data[EVENT_BYTES][:] = event_bytes
+    return pd.DataFrame(data, copy=False)
 
 
-def _filled_paths(paths: Any, urls: Any, page_paths: Any) -> Any:
-    """`paths` with each "" replaced by the path of its row's URL (Python work only for those rows)."""
+def _filled_paths(paths: Any, urls: Any) -> Any:
+    """`paths` with each "" replaced by the path of its row's URL (`page_paths`; Python work only for those
+    rows' distinct URLs)."""
     empty = pc.equal(paths, "")
     if not pc.any(empty).as_py():
         return paths
     rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
-    filled = page_paths(pc.take(urls, pa.array(rows)).to_pylist())
+    urls_of_rows = pc.take(urls, pa.array(rows)).to_pylist()
+    filled = fill_page_paths([""] * len(urls_of_rows), urls_of_rows)
     return pc.replace_with_mask(paths, empty, pa.array(filled, type=pa.large_string()))

@@ -35,6 +35,8 @@ RAW_COLUMNS: Final = (
     PAGE_TITLE, REFERRER, USER_AGENT, IP, LOCALE, UTM_SOURCE, UTM_MEDIUM, UTM_CAMPAIGN, REVENUE_MICROS, CURRENCY,
 )  # fmt: skip
 INT_COLUMNS: Final = frozenset({EVENT_TIME_US, RECEIVED_TIME_US, REVENUE_MICROS})
+EVENT_BYTES: Final = "event_bytes"
+"""Optional column: the serialized `gnomon.v1.Event` of each row (bytes), as the event store keeps it."""
 
 # Derived columns (aggregator.derive.derive adds them; categoricals except is_bot).
 DEVICE_CATEGORY: Final = "device_category"

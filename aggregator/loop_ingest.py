@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from aggregator.decode import EVENT_BYTES, DecodeFailed, decode_batches
+from aggregator.decode import DecodeFailed, decode_batches
 from aggregator.eventstore import DAY
-from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID, RECEIVED_TIME_US
+from aggregator.frame import EVENT_BYTES, EVENT_ID, EVENT_TIME_US, MERCHANT_ID, RECEIVED_TIME_US
 from aggregator.loop_days import local_days
 from aggregator.loop_merchants import MerchantDirectory, MerchantInfo
 from gnomon.eventlog import Record

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -41,7 +42,7 @@ class CycleLog(threading.Thread):
     """Reads the aggregator's log lines; sets `done` (and stamps `done_at`) once the cycles' events reach
     `total`."""
 
-    def __init__(self, stream: object, total: int) -> None:
+    def __init__(self, stream: Iterable[str], total: int) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.total = total
@@ -51,7 +52,7 @@ class CycleLog(threading.Thread):
         self.done_at = 0.0
 
     def run(self) -> None:
-        for line in self.stream:  # type: ignore[attr-defined]
+        for line in self.stream:
             found = CYCLE.search(line)
             if not found:
                 continue

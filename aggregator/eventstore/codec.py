@@ -9,9 +9,9 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from aggregator.decode import EVENT_BYTES, decode_batches, empty_frame, encode_events, logged_batch_of
+from aggregator.decode import decode_batches, empty_frame, encode_events, logged_batch_of
 from aggregator.eventstore.port import DAY, EventStoreInvalid, check_frame
-from aggregator.frame import EVENT_ID, EVENT_TIME_US, MERCHANT_ID, RECEIVED_TIME_US
+from aggregator.frame import EVENT_BYTES, EVENT_ID, EVENT_TIME_US, MERCHANT_ID, RECEIVED_TIME_US
 
 US_PER_HOUR: Final = 3_600_000_000
 US_PER_DAY: Final = 24 * US_PER_HOUR

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aggregator.decode import EVENT_BYTES, decode_batches
+from aggregator.decode import decode_batches
 from aggregator.eventstore import (
     DAY,
     DayMark,
@@ -28,7 +28,7 @@ from aggregator.eventstore import (
     day_of,
 )
 from aggregator.eventstore.cql_store import CqlEventStore
-from aggregator.frame import EVENT_ID, EVENT_TIME_US, PAGE_PATH, PAGE_TITLE, RAW_COLUMNS, RECEIVED_TIME_US
+from aggregator.frame import EVENT_BYTES, EVENT_ID, EVENT_TIME_US, PAGE_PATH, PAGE_TITLE, RAW_COLUMNS, RECEIVED_TIME_US
 from gnomon.rollups.cql_engine import CqlEngine
 from gnomon.v1 import event_pb2
 from tests.conftest import RealEngines

@@ -10,16 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.decode import (
-    EVENT_BYTES,
-    DecodeFailed,
-    decode_batches,
-    empty_frame,
-    encode_events,
-    fill_page_paths,
-    logged_batch_of,
-)
-from aggregator.frame import INT_COLUMNS, RAW_COLUMNS
+from aggregator.decode import DecodeFailed, decode_batches, empty_frame, encode_events, logged_batch_of
+from aggregator.frame import EVENT_BYTES, INT_COLUMNS, RAW_COLUMNS
+from aggregator.page_paths import fill_page_paths
 from collector_svc.stamping import logged_batch_bytes, stamp_header
 from gnomon.v1 import collector_pb2, event_pb2
 

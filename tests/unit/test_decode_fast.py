@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator import decode_fast
-from aggregator.decode import EVENT_BYTES, DecodeFailed, decode_batches, decode_batches_upb, encode_varint
+from aggregator.decode import DecodeFailed, decode_batches, decode_batches_upb, encode_varint
+from aggregator.frame import EVENT_BYTES
 from gnomon.v1 import event_pb2
 
 pytest.importorskip("gnomon_fastpath")

@@ -287,7 +287,7 @@ fn decode_logged<'py>(
     };
     let strings = PyList::empty(py);
     for text in &columns.strings {
-        strings.append((PyBytes::new(py, &text.data), int64_bytes(py, &text.offsets)))?;
+        strings.append((PyBytes::new(py, &text.data), int64_bytes(py, &text.offsets)?))?;
     }
     let event_bytes = if with_event_bytes {
         let list = PyList::empty(py);
@@ -301,17 +301,22 @@ fn decode_logged<'py>(
     let answer = (
         columns.raw.len(),
         strings,
-        int64_bytes(py, &columns.event_time_us),
-        int64_bytes(py, &columns.received_time_us),
-        int64_bytes(py, &columns.revenue_micros),
+        int64_bytes(py, &columns.event_time_us)?,
+        int64_bytes(py, &columns.received_time_us)?,
+        int64_bytes(py, &columns.revenue_micros)?,
         event_bytes,
     );
     Ok(Some(answer.into_pyobject(py)?))
 }
 
-fn int64_bytes<'py>(py: Python<'py>, values: &[i64]) -> Bound<'py, PyBytes> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    PyBytes::new(py, &bytes)
+/// `values` as little-endian bytes, written straight into the new bytes object.
+fn int64_bytes<'py>(py: Python<'py>, values: &[i64]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, values.len() * 8, |out| {
+        for (chunk, value) in out.chunks_exact_mut(8).zip(values) {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        Ok(())
+    })
 }
 
 #[pymodule]
