@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,8 +23,10 @@ class WalDatabase:
     CREATE TABLE IF NOT EXISTS) at version `schema_version` (PRAGMA user_version).
 
     `what` names the file in errors ("rollup store", "event store"); `page_size` applies only when the file is
-    created. Raises ValueError for an unknown `synchronous` mode; `unavailable` when the file cannot be opened
-    or was written by a newer schema version.
+    created. `upgrade(conn, found)` brings a file of an older schema version `found` (>= 1) up to date: it runs
+    inside the transaction that creates the schema, after the statements, so a failed upgrade changes nothing.
+    Raises ValueError for an unknown `synchronous` mode; `unavailable` when the file cannot be opened or was
+    written by a newer schema version.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class WalDatabase:
         unavailable: type[Exception],
         synchronous: str = "FULL",
         page_size: int = 16384,
+        upgrade: Callable[[sqlite3.Connection, int], None] | None = None,
     ) -> None:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
@@ -52,7 +55,7 @@ class WalDatabase:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
-            self._create_schema(schema, schema_version, page_size)
+            self._create_schema(schema, schema_version, page_size, upgrade)
         except (OSError, sqlite3.Error) as exc:
             raise unavailable(f"cannot open {what} {path}: {exc}") from exc
 
@@ -62,7 +65,13 @@ class WalDatabase:
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         return conn
 
-    def _create_schema(self, schema: str, schema_version: int, page_size: int) -> None:
+    def _create_schema(
+        self,
+        schema: str,
+        schema_version: int,
+        page_size: int,
+        upgrade: Callable[[sqlite3.Connection, int], None] | None,
+    ) -> None:
         conn = self._writer
         conn.execute(f"PRAGMA page_size = {int(page_size)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -77,6 +86,8 @@ class WalDatabase:
             for statement in schema.split(";"):  # not executescript: it would COMMIT the transaction
                 if statement.strip():
                     tx.execute(statement)
+            if 0 < found < schema_version and upgrade is not None:
+                upgrade(tx, found)
             tx.execute(f"PRAGMA user_version = {int(schema_version)}")
 
     @contextmanager

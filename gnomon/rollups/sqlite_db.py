@@ -6,7 +6,8 @@ process writes go through one connection behind a lock (`transaction`), reads us
 (`reader`), so reads never wait for a write.
 
 Durability: `synchronous=FULL` by default, so a committed write survives a power loss, not only a crash.
-Schema version lives in `PRAGMA user_version`; a file written by a newer Gnomon is refused.
+Schema version lives in `PRAGMA user_version`; a file written by a newer Gnomon is refused, one written by an
+older one is upgraded when opened (`sqlite_upgrade`).
 """
 
 from __future__ import annotations
@@ -18,41 +19,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gnomon.rollups.errors import RollupUnavailable
+from gnomon.rollups.sqlite_upgrade import upgrade
 from gnomon.sqlite_wal import WalDatabase
 
-SCHEMA_VERSION = 1
-PAGE_SIZE = 16384  # rows carry sketches of up to ~2 KB each; applies only before the first table exists
+SCHEMA_VERSION = 2  # 1: one SQLite row per rollup row (tables rollups, rollup_windows); 2: one pack per window
+PAGE_SIZE = 16384  # packs hold a window's sketches (up to MBs); applies only before the first table exists
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS rollups (
+CREATE TABLE IF NOT EXISTS rollup_packs (  -- one row per window: its rows as columns (gnomon.rollups.sqlite_packs)
     merchant_id TEXT NOT NULL,
     cube TEXT NOT NULL,
     grain TEXT NOT NULL,
     version INTEGER NOT NULL,
     window_start INTEGER NOT NULL,  -- Unix seconds (UTC)
-    dims TEXT NOT NULL,             -- gnomon.rollups.dims encoding (JSON array)
-    events INTEGER NOT NULL,
-    pageviews INTEGER NOT NULL,
-    sessions INTEGER NOT NULL,
-    engaged_sessions INTEGER NOT NULL,
-    bounces INTEGER NOT NULL,
-    session_duration_ms INTEGER NOT NULL,
-    revenue_micros INTEGER NOT NULL,
-    key_events INTEGER NOT NULL,
+    n INTEGER NOT NULL,             -- rows in the window (>= 1: a window without rows has no pack)
+    provisional INTEGER NOT NULL,   -- rows flagged provisional
+    computed_min_ms INTEGER NOT NULL,
+    computed_max_ms INTEGER NOT NULL,
+    dims TEXT NOT NULL,             -- small columns first: reading them never walks the sketches' overflow pages
+    counters BLOB NOT NULL,
+    flags BLOB NOT NULL,
+    computed_at BLOB NOT NULL,
+    users_ends BLOB NOT NULL,
+    new_users_ends BLOB NOT NULL,
     users BLOB NOT NULL,
     new_users BLOB NOT NULL,
-    provisional INTEGER NOT NULL,
-    computed_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (merchant_id, cube, grain, version, window_start, dims)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_windows (
-    merchant_id TEXT NOT NULL,
-    cube TEXT NOT NULL,
-    grain TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    window_start INTEGER NOT NULL,
-    PRIMARY KEY (merchant_id, cube, grain, version, window_start)
-) WITHOUT ROWID;
+    UNIQUE (merchant_id, cube, grain, version, window_start)
+);
 CREATE TABLE IF NOT EXISTS rollup_data_versions (
     merchant_id TEXT PRIMARY KEY,
     data_version INTEGER NOT NULL
@@ -132,4 +125,5 @@ def open_db(path: Path, *, synchronous: str = "FULL") -> WalDatabase:
         unavailable=RollupUnavailable,
         synchronous=synchronous,
         page_size=PAGE_SIZE,
+        upgrade=upgrade,
     )

@@ -1,13 +1,15 @@
 """Embedded RollupStore adapter: one SQLite file (default `<data_dir>/rollups.sqlite3`), see `sqlite_db`.
 
-Table `rollups` is WITHOUT ROWID with primary key (merchant_id, cube, grain, version, window_start, dims), so a
-range read is one ordered primary-key range. `rollup_windows` lists the windows that have rows (one tiny row
-per window, like the CQL adapter's): `windows()` reads it, and reads filtered by dims become primary-key
-seeks `window_start IN (...) AND dims IN (...)` instead of a scan of every dimension value of the range.
+Storage: one row of table `rollup_packs` per window (merchant, cube, grain, version, window_start) holding all of
+that window's rollup rows as columns (`gnomon.rollups.sqlite_packs`), ordered by encoded dims. A window without
+rows has no pack, so `windows()` and `window_stamps()` read the packs' key and summary columns only.
 
-A `write` is one `executemany` of `INSERT OR REPLACE` plus the window rows, in one transaction;
-`replace_window` deletes and re-inserts the window in one transaction (readers see the old or the new window,
-never a mix).
+Writes: `write` / `write_columns` overwrite rows by key: for each window they touch, the window's pack is read,
+overwritten row by row and stored again, all in ONE SQLite transaction (BEGIN IMMEDIATE: no other writer, in
+this process or another, runs between the read and the store, so this is not a read-modify-write race).
+`replace_window` stores the window's new pack (or deletes it) in one transaction. Readers see the old or the
+new window, never a mix. Reads filtered by dims read the selected windows' packs and keep the wanted rows
+(binary search in the sorted dims); sketch columns not asked for are not read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ from gnomon.rollups.model import (
     INT64_MIN,
     MAX_CUBE_CHARS,
     METRIC_FIELDS,
-    SKETCH_COLUMNS,
     SKETCH_SELECTIONS,
     Grain,
     RollupRow,
@@ -47,81 +47,49 @@ from gnomon.rollups.model import (
     truncate_ms,
 )
 from gnomon.rollups.sqlite_db import bump_data_versions, ceil_s, from_ms, from_s, open_db, to_ms, to_s
+from gnomon.rollups.sqlite_packs import (
+    N_COUNTERS,
+    PACK_COLUMNS,
+    Pack,
+    RowValues,
+    packs_of_sorted,
+    positions,
+    sketches_at,
+    sort_rows,
+    unpack,
+)
 
 ROLLUPS_FILE_NAME = "rollups.sqlite3"
-MAX_DIMS_PER_QUERY = 500  # bound parameters per statement stay far below SQLite's limit (32766)
-MAX_WINDOWS_PER_QUERY = 1000
 
 # Statements are assembled from the constant column lists here only (never from input): S608 does not apply.
-_COLUMNS = (
-    "merchant_id, cube, grain, version, window_start, dims, events, pageviews, sessions, engaged_sessions,"
-    " bounces, session_duration_ms, revenue_micros, key_events, users, new_users, provisional, computed_at_ms"
-)
-_UPSERT = f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
-_UPSERT_WINDOW = (
-    "INSERT OR IGNORE INTO rollup_windows (merchant_id, cube, grain, version, window_start) VALUES (?, ?, ?, ?, ?)"
-)
+_KEY = "merchant_id, cube, grain, version, window_start"
 _SCOPE = "merchant_id = ? AND cube = ? AND grain = ? AND version = ?"
 _RANGE = f"{_SCOPE} AND window_start >= ? AND window_start < ?"
-
-
-def _read_columns(sketches: frozenset[str]) -> str:
-    """The selected columns; a sketch column not in `sketches` is selected as an empty blob (not read)."""
-    blobs = ", ".join(c if c in sketches else f"X'' AS {c}" for c in SKETCH_COLUMNS)
-    return (
-        "window_start, dims, events, pageviews, sessions, engaged_sessions, bounces, session_duration_ms,"
-        f" revenue_micros, key_events, {blobs}, provisional, computed_at_ms"
-    )
-
-
-_READ_COLUMNS = {chosen: _read_columns(chosen) for chosen in SKETCH_SELECTIONS}
-_READ = {
-    chosen: f"SELECT {columns} FROM rollups WHERE {_RANGE} ORDER BY window_start, dims"  # noqa: S608
-    for chosen, columns in _READ_COLUMNS.items()
-}
-_WINDOWS = f"SELECT window_start FROM rollup_windows WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
+_STORE = f"INSERT OR REPLACE INTO rollup_packs ({_KEY}, {PACK_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
+_LOAD = f"SELECT {PACK_COLUMNS} FROM rollup_packs WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
+_DELETE = f"DELETE FROM rollup_packs WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
+_WINDOWS = f"SELECT window_start FROM rollup_packs WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
 _STAMPS = (
-    "SELECT window_start, COUNT(*), MAX(provisional), MIN(computed_at_ms), MAX(computed_at_ms)"  # noqa: S608
-    f" FROM rollups WHERE {_RANGE} GROUP BY window_start ORDER BY window_start"
+    "SELECT window_start, n, provisional, computed_min_ms, computed_max_ms"  # noqa: S608
+    f" FROM rollup_packs WHERE {_RANGE} ORDER BY window_start"
 )
-_DELETE_WINDOW_ROWS = f"DELETE FROM rollups WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
-_DELETE_WINDOW = f"DELETE FROM rollup_windows WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _DATA_VERSION = "SELECT data_version FROM rollup_data_versions WHERE merchant_id = ?"
 
-Params = tuple[Any, ...]
 
-
-def row_params(row: RollupRow) -> Params:
-    """The `_UPSERT` parameters of one row; raises RollupInvalid when `row` is not a RollupRow."""
-    if type(row) is not RollupRow:
-        raise RollupInvalid(f"rows must be RollupRow, got {type(row).__name__}")
-    k = row.key
-    m = row.metrics
+def _read_sql(sketches: frozenset[str]) -> str:
+    """window_start then `PACK_COLUMNS`, a sketch column not in `sketches` selected as NULL (not read)."""
+    users = "users" if "users" in sketches else "NULL"
+    new_users = "new_users" if "new_users" in sketches else "NULL"
     return (
-        k.merchant_id,
-        k.cube,
-        k.grain.value,
-        k.version,
-        to_s(k.window_start),
-        encode_dims(k.dims),
-        m.events,
-        m.pageviews,
-        m.sessions,
-        m.engaged_sessions,
-        m.bounces,
-        m.session_duration_ms,
-        m.revenue_micros,
-        m.key_events,
-        m.users,
-        m.new_users,
-        1 if row.provisional else 0,
-        to_ms(row.computed_at),
+        "SELECT window_start, n, provisional, computed_min_ms, computed_max_ms, dims, counters, flags,"  # noqa: S608
+        f" computed_at, users_ends, {users}, new_users_ends, {new_users}"
+        f" FROM rollup_packs WHERE {_RANGE} ORDER BY window_start"
     )
 
 
-def _upsert(conn: sqlite3.Connection, params: list[Params]) -> None:
-    conn.executemany(_UPSERT, params)
-    conn.executemany(_UPSERT_WINDOW, sorted({p[:5] for p in params}))
+_READ = {chosen: _read_sql(chosen) for chosen in SKETCH_SELECTIONS}
+
+Window = tuple[str, str, str, int, int]  # (merchant_id, cube, grain, version, window_start seconds)
 
 
 @dataclass(frozen=True)
@@ -151,21 +119,19 @@ _N_COUNTERS = len(METRIC_FIELDS) - 2  # the fields before users, new_users
 _MIN_S, _MAX_S = to_s(datetime.min.replace(tzinfo=UTC)), to_s(datetime.max.replace(tzinfo=UTC, microsecond=0))
 
 
-def _int_column(values: Any, name: str, n: int, low: int, high: int) -> list[int]:
-    """`values` (an integer array of length n, within [low, high]) as Python ints; else RollupInvalid."""
+def _int_column(values: Any, name: str, n: int, low: int, high: int) -> npt.NDArray[np.int64]:
+    """`values` (an integer array of length n, within [low, high]) as int64; else RollupInvalid."""
     arr = np.asarray(values)
     if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or n == 0):
         raise RollupInvalid(f"{name} must be {n} integers, got {arr.dtype} of shape {arr.shape}")
     if n and (int(arr.min()) < low or int(arr.max()) > high):
         raise RollupInvalid(f"{name} must lie in [{low}, {high}]")
-    out: list[int] = arr.astype(np.int64).tolist()
-    return out
+    return arr.astype(np.int64)
 
 
-def _column_params(block: RollupColumns) -> tuple[Iterator[Params], list[Params], int]:
-    """(`_UPSERT` parameters (lazy: every column is validated, executemany builds one tuple at a time),
-    `_UPSERT_WINDOW` parameters, row count) of a column block; raises RollupInvalid when it is malformed.
-    Validates in bulk what `Metrics` / `RollupKey` validate per row, with the same bounds."""
+def _column_packs(block: RollupColumns) -> list[tuple[Window, Pack]]:
+    """The packs of a column block's rows (last occurrence of a (window, dims) wins); raises RollupInvalid when
+    it is malformed. Validates in bulk what `Metrics` / `RollupKey` validate per row, with the same bounds."""
     if type(block) is not RollupColumns:
         raise RollupInvalid(f"blocks must be RollupColumns, got {type(block).__name__}")
     merchant = require_name(block.merchant_id, "merchant_id")
@@ -186,34 +152,63 @@ def _column_params(block: RollupColumns) -> tuple[Iterator[Params], list[Params]
     provisional = np.asarray(block.provisional)
     if provisional.shape != (n,) or provisional.dtype != np.bool_:
         raise RollupInvalid(f"provisional must be {n} bools")
-    cache: dict[tuple[str, ...], str] = {}
-    encoded = []
-    for dims in block.dims:
+    try:
+        index = {dims: i for i, dims in enumerate(dict.fromkeys(block.dims))}
+    except TypeError:  # an unhashable value: not a str
+        raise RollupInvalid("dims must be tuples of strings") from None
+    for dims in index:
         if type(dims) is not tuple:
             raise RollupInvalid(f"dims must be tuples of strings, got {type(dims).__name__}")
-        try:
-            text = cache.get(dims)
-        except TypeError:  # an unhashable value: not a str
-            raise RollupInvalid(f"dimension values must be strings, got {dims!r}") from None
-        if text is None:
-            text = cache[dims] = encode_dims(dims)
-        encoded.append(text)
-    params = zip(
-        repeat(merchant, n),
-        repeat(cube, n),
-        repeat(grain, n),
-        repeat(version, n),
-        starts,
-        encoded,
-        *counters,
-        users,
-        new_users,
-        provisional.astype(np.int64).tolist(),
-        repeat(at_ms, n),
-        strict=True,
+    texts = [encode_dims(dims) for dims in index]
+    if n == 0:
+        return []
+    codes = np.fromiter(map(index.__getitem__, block.dims), dtype=np.int64, count=n)
+    order = sort_rows(starts, codes, texts)
+    picked = order.tolist()
+    packs = packs_of_sorted(
+        starts[order],
+        np.asarray(texts, dtype=object)[codes[order]].tolist(),
+        np.column_stack(counters)[order],
+        provisional[order].astype(np.uint8),
+        np.full(order.size, at_ms, dtype=np.int64),
+        [users[i] for i in picked],
+        [new_users[i] for i in picked],
     )
-    windows = [(merchant, cube, grain, version, s) for s in sorted(set(starts))]
-    return params, windows, n
+    return [((merchant, cube, grain, version, start), pack) for start, pack in packs]
+
+
+def _row_values(row: RollupRow) -> tuple[Window, str, RowValues]:
+    """(window, encoded dims, values) of one row; raises RollupInvalid when `row` is not a RollupRow."""
+    if type(row) is not RollupRow:
+        raise RollupInvalid(f"rows must be RollupRow, got {type(row).__name__}")
+    k = row.key
+    m = row.metrics
+    counters = (
+        m.events, m.pageviews, m.sessions, m.engaged_sessions, m.bounces, m.session_duration_ms, m.revenue_micros,
+        m.key_events,
+    )  # fmt: skip
+    window = (k.merchant_id, k.cube, k.grain.value, k.version, to_s(k.window_start))
+    values = (counters, m.users, m.new_users, 1 if row.provisional else 0, to_ms(row.computed_at))
+    return window, encode_dims(k.dims), values
+
+
+def _row_packs(rows: Sequence[RollupRow]) -> list[tuple[Window, Pack]]:
+    """The packs of `rows` by window (the last occurrence of a key wins)."""
+    by_window: dict[Window, dict[str, RowValues]] = {}
+    for row in rows:
+        window, dims, values = _row_values(row)
+        by_window.setdefault(window, {})[dims] = values
+    return [(window, Pack.of_rows(values)) for window, values in by_window.items()]
+
+
+def _store(conn: sqlite3.Connection, packs: Sequence[tuple[Window, Pack]], *, merge: bool) -> None:
+    """Store `packs`; `merge`: rows of a window's stored pack that a new pack does not hold stay."""
+    params: list[tuple[Any, ...]] = []
+    for window, new in packs:
+        found = conn.execute(_LOAD, window).fetchone() if merge else None
+        pack = new if found is None else unpack(found).merged(new)
+        params.append((*window, *pack.values()))
+    conn.executemany(_STORE, params)
 
 
 class SqliteRollupStore:
@@ -236,24 +231,24 @@ class SqliteRollupStore:
     def write(self, rows: Sequence[RollupRow]) -> None:
         if not rows:
             return
-        params = [row_params(row) for row in rows]
+        packs = _row_packs(rows)
         with self._errors(), self._db.transaction() as conn:
-            _upsert(conn, params)
-            bump_data_versions(conn, {p[0] for p in params})
+            _store(conn, packs, merge=True)
+            bump_data_versions(conn, {window[0] for window, _ in packs})
 
     def write_columns(self, blocks: Sequence[RollupColumns]) -> None:
         """`write` of the rows held by column `blocks` (SQLite adapter only; same semantics: overwrite by key, last
         occurrence wins, one transaction, data versions advanced), without materializing a `RollupRow` per row.
         Raises RollupInvalid for a malformed block (nothing is written), RollupUnavailable as `write`."""
-        prepared = [_column_params(block) for block in blocks]  # validates every block before writing any
-        if not any(n for _, _, n in prepared):
+        packs = [p for block in blocks for p in _column_packs(block)]  # validates every block before writing any
+        if not packs:
             return
+        merged: dict[Window, Pack] = {}
+        for window, pack in packs:  # blocks may share windows: later blocks overwrite earlier ones
+            merged[window] = merged[window].merged(pack) if window in merged else pack
         with self._errors(), self._db.transaction() as conn:
-            for params, windows, n in prepared:
-                if n:
-                    conn.executemany(_UPSERT, params)
-                    conn.executemany(_UPSERT_WINDOW, windows)
-            bump_data_versions(conn, {block.merchant_id for block in blocks if len(block)})
+            _store(conn, list(merged.items()), merge=True)
+            bump_data_versions(conn, {window[0] for window in merged})
 
     def replace_window(
         self,
@@ -265,12 +260,11 @@ class SqliteRollupStore:
         rows: Sequence[RollupRow],
     ) -> None:
         grain, window_start = check_window_rows(merchant_id, cube, grain, window_start, version, rows)
-        params = [row_params(row) for row in rows]
+        packs = _row_packs(rows)
         window = (merchant_id, cube, grain.value, version, to_s(window_start))
         with self._errors(), self._db.transaction() as conn:
-            conn.execute(_DELETE_WINDOW_ROWS, window)
-            conn.execute(_DELETE_WINDOW, window)
-            _upsert(conn, params)
+            conn.execute(_DELETE, window)
+            _store(conn, packs, merge=False)
             bump_data_versions(conn, [merchant_id])
 
     def read(
@@ -287,27 +281,14 @@ class SqliteRollupStore:
         grain = require_grain(grain)
         chosen = require_sketches(sketches)
         scope = _range_params(merchant_id, cube, grain, start, end, version)
-        if scope is None:
+        wanted = None if dims is None else sorted({encode_dims(d) for d in dims})
+        if scope is None or wanted == []:
             return []
         make = _row_maker(merchant_id, cube, grain, version)
+        out: list[RollupRow] = []
         with self._errors():
-            conn = self._db.reader()
-            if dims is None:
-                return [make(r) for r in conn.execute(_READ[chosen], scope)]
-            wanted = sorted({encode_dims(d) for d in dims})
-            starts = [r[0] for r in conn.execute(_WINDOWS, scope)] if wanted else []
-            out: list[RollupRow] = []
-            for i in range(0, len(starts), MAX_WINDOWS_PER_QUERY):
-                some_starts = starts[i : i + MAX_WINDOWS_PER_QUERY]
-                for j in range(0, len(wanted), MAX_DIMS_PER_QUERY):
-                    some_dims = wanted[j : j + MAX_DIMS_PER_QUERY]
-                    sql = (
-                        f"SELECT {_READ_COLUMNS[chosen]} FROM rollups WHERE {_SCOPE}"  # noqa: S608
-                        f" AND window_start IN ({', '.join('?' * len(some_starts))})"
-                        f" AND dims IN ({', '.join('?' * len(some_dims))})"
-                    )
-                    out.extend(make(r) for r in conn.execute(sql, (*scope[:4], *some_starts, *some_dims)))
-        out.sort(key=lambda r: (r.key.window_start, encode_dims(r.key.dims)))
+            for found in self._db.reader().execute(_READ[chosen], scope):
+                out.extend(make(found, wanted))
         return out
 
     def windows(
@@ -344,7 +325,7 @@ class SqliteRollupStore:
 
 def _range_params(
     merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int
-) -> Params | None:
+) -> tuple[Any, ...] | None:
     """The `_RANGE` parameters, or None when the range is empty."""
     require_name(merchant_id, "merchant_id")
     require_name(cube, "cube")
@@ -356,14 +337,36 @@ def _range_params(
     return (merchant_id, cube, grain.value, version, lo, hi)
 
 
-def _row_maker(merchant_id: str, cube: str, grain: Grain, version: int) -> Callable[[Sequence[Any]], RollupRow]:
-    """Build RollupRows from `_read_columns` tuples of one scope, decoding each distinct dims string once."""
+def _row_maker(
+    merchant_id: str, cube: str, grain: Grain, version: int
+) -> Callable[[Sequence[Any], Sequence[str] | None], list[RollupRow]]:
+    """RollupRows of a `_READ` result row (one window's pack): every row, or those whose encoded dims are in
+    `wanted` (sorted); decodes each distinct dims string once per read and slices only the chosen sketches."""
     decoded: dict[str, tuple[str, ...]] = {}
+    times: dict[int, datetime] = {}
 
-    def make(r: Sequence[Any]) -> RollupRow:
-        dims = decoded.get(r[1])
-        if dims is None:
-            dims = decoded[r[1]] = decode_dims(r[1])
-        return restore_row(merchant_id, cube, grain, from_s(r[0]), dims, version, r[2:12], r[12] == 1, from_ms(r[13]))
+    def make(found: Sequence[Any], wanted: Sequence[str] | None) -> list[RollupRow]:
+        n, window_dims = found[1], found[5]
+        picked = np.arange(n) if wanted is None else np.asarray(positions(window_dims, wanted), dtype=np.intp)
+        if not picked.size:
+            return []
+        window_start, all_dims = from_s(found[0]), window_dims.split("\n")
+        counters = np.frombuffer(found[6], dtype="<i8").reshape(n, N_COUNTERS)[picked].tolist()
+        flags = np.frombuffer(found[7], dtype=np.uint8)[picked].tolist()
+        computed = np.frombuffer(found[8], dtype="<i8")[picked].tolist()
+        users = sketches_at(found[9], found[10], picked)
+        new_users = sketches_at(found[11], found[12], picked)
+        out = []
+        for j, i in enumerate(picked.tolist()):
+            text = all_dims[i]
+            dims = decoded.get(text)
+            if dims is None:
+                dims = decoded[text] = decode_dims(text)
+            at = times.get(computed[j])
+            if at is None:
+                at = times[computed[j]] = from_ms(computed[j])
+            metrics = (*counters[j], users[j], new_users[j])
+            out.append(restore_row(merchant_id, cube, grain, window_start, dims, version, metrics, flags[j] == 1, at))
+        return out
 
     return make
