@@ -1,7 +1,11 @@
-"""Vectorized building of Apache DataSketches HLL sketches: one sketch of users per group, in NumPy.
+"""Vectorized building of Apache DataSketches HLL sketches: one sketch of users per group.
 
     coupons = hash_items(frame[CLIENT_ID])               # once per batch: hash each distinct id once
     images = build_sketches(group_codes, coupons, n_groups)   # once per cube: list[bytes], one image per group
+
+Hashing is NumPy. The images are built by the Rust extension `gnomon_fastpath` (`hll_images`,
+collector_svc/fastpath/src/hll.rs) when it is importable, else by `build_sketches_numpy`, the NumPy reference,
+which the extension reproduces byte for byte (tests/unit/test_hll_fast.py); `build_sketches` picks one.
 
 The images are genuine DataSketches compact serializations (what `hll_sketch.serialize_compact()` gives), in
 the mode the library itself would be in after `update()`-ing the group's items one by one, in input order:
@@ -27,11 +31,15 @@ coupon >> 26.
 
 Contracts: pure CPU, no I/O, never blocks; no Python work per item (only per group, per chunk of dense groups,
 and per 16-byte block of the longest string). Raises ValueError / TypeError on invalid arguments as documented.
+Thread-safe; the extension releases the GIL while it builds images.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import importlib
+import operator
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
@@ -106,6 +114,7 @@ _V = np.arange(64, dtype=np.int64)
 _KXQ0_UNITS: Final = np.where(_V < 32, np.left_shift(1, np.clip(31 - _V, 0, 62)), 0).astype(np.int64)
 _KXQ1_UNITS: Final = np.where(_V >= 32, np.left_shift(1, np.clip(63 - _V, 0, 62)), 0).astype(np.int64)
 _REGISTER_BUDGET: Final = 1 << 22  # registers per chunk of HLL groups (bounds temporaries to ~40 MB)
+NATIVE_MODULE: Final = "gnomon_fastpath"
 
 _HLL_HEADER = np.dtype(
     [
@@ -319,6 +328,81 @@ def build_sketches(
     tgt_type: HllType = DEFAULT_TYPE,
 ) -> list[bytes]:
     """One compact sketch image per group 0..n_groups-1: the sketch of the items whose group code it is.
+
+    `group_codes[i]` (integers in 0..n_groups-1) is the group of item i of `items`; items are taken in their
+    order (which decides the LIST order and the HIP estimate, exactly as the library's update order would).
+    A group without (non-ignored) items gets `empty_image(lg_k, tgt_type)`.
+    Raises ValueError for lg_k outside 4..21, mismatched lengths, group codes outside 0..n_groups-1 or codes
+    outside `items.values`.
+
+    Built by the extension's `hll_images` when it is importable and the arguments are plain arrays (integer
+    codes, uint32 values strictly ascending and nonzero as `Coupons` promises), else by `build_sketches_numpy`:
+    the same images and errors either way. The extension counting-sorts the items by group and reads each group
+    once, with the GIL released: ~12 ns per item in aggregate_day (~7x NumPy); it keeps ~25 bytes per item of
+    its largest call (up to 64 MiB) per thread for the next call.
+    """
+    native = native_hll_images()
+    if native is not None:
+        images = _build_native(native, group_codes, items, n_groups, lg_k, tgt_type)
+        if images is not None:
+            return images
+    return build_sketches_numpy(group_codes, items, n_groups, lg_k, tgt_type)
+
+
+@functools.cache
+def native_hll_images() -> Any | None:
+    """`gnomon_fastpath.hll_images`, or None when the extension is not importable (or an older build lacks it)."""
+    try:
+        return importlib.import_module(NATIVE_MODULE).hll_images
+    except (ImportError, AttributeError):
+        return None
+
+
+def _build_native(
+    native: Any, group_codes: npt.ArrayLike, items: Coupons, n_groups: int, lg_k: int, tgt_type: HllType
+) -> list[bytes] | None:
+    """`build_sketches` by the extension, or None when the arguments are not plain arrays (or `items.values` is
+    not strictly ascending and nonzero): `build_sketches_numpy` then handles them exactly as before. Checks the
+    arguments as `build_sketches_numpy` does, in the same order; the extension checks the group and item codes."""
+    _check_lg_k(lg_k)
+    tgt = HllType(tgt_type)
+    groups = np.asarray(group_codes)
+    if groups.ndim != 1 or not (np.issubdtype(groups.dtype, np.integer) or groups.size == 0):
+        raise ValueError("group_codes must be a 1-d integer array")
+    if groups.size != items.codes.size:
+        raise ValueError(f"{groups.size} group codes for {items.codes.size} items")
+    if n_groups < 0:
+        raise ValueError(f"n_groups must be >= 0, got {n_groups}")
+    codes, values = np.asarray(items.codes), np.asarray(items.values)
+    plain = (
+        isinstance(lg_k, int | np.integer)
+        and isinstance(n_groups, int | np.integer)
+        and codes.ndim == 1
+        and (codes.dtype.kind == "i" or (codes.dtype.kind == "u" and codes.dtype.itemsize < 8))
+        and values.ndim == 1
+        and values.dtype == np.uint32
+    )
+    if not plain:
+        return None
+    built: list[bytes] | None = native(  # any strides; copied only to convert or align
+        np.require(groups, dtype=np.int64, requirements=["A"]),
+        np.require(codes, dtype=np.int64, requirements=["A"]),
+        np.require(values, dtype=np.uint32, requirements=["A"]),
+        operator.index(n_groups),
+        operator.index(lg_k),
+        int(tgt),
+    )
+    return built
+
+
+def build_sketches_numpy(
+    group_codes: npt.ArrayLike,
+    items: Coupons,
+    n_groups: int,
+    lg_k: int = DEFAULT_LG_K,
+    tgt_type: HllType = DEFAULT_TYPE,
+) -> list[bytes]:
+    """`build_sketches` in NumPy: the reference the extension reproduces, and the fallback without it.
 
     `group_codes[i]` (integers in 0..n_groups-1) is the group of item i of `items`; items are taken in their
     order (which decides the LIST order and the HIP estimate, exactly as the library's update order would).

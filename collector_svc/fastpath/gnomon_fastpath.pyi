@@ -1,5 +1,6 @@
 """Gnomon fast paths (Rust): the collector's screen of a serialized gnomon.v1.EventBatch, which re-encodes its
-events, and the aggregator's decode of LoggedBatch payloads into columns (`decode_logged`).
+events, the aggregator's decode of LoggedBatch payloads into columns (`decode_logged`), and its HLL sketch
+images (`hll_images`, aggregator.hll.build_sketches).
 
 `Screen.scan` answers None when it does not decide the batch (unparseable by its strict reader, empty, too
 many events, too large): the caller runs the pure-Python path, which parses with upb and names the problem.
@@ -7,7 +8,9 @@ Otherwise a `Scanned`, whose `flagged` events must be judged by the Python steps
 """
 
 from collections.abc import Sequence
-from typing import final
+from typing import Any, TypeAlias, final
+
+_Buffer: TypeAlias = Any  # an object with the buffer protocol (a NumPy array, memoryview, array.array, ...)
 
 @final
 class Screen:
@@ -66,3 +69,13 @@ def decode_logged(
     the upb path must decode them. `strings`: one (UTF-8 data, n + 1 little-endian int64 offsets) pair per string
     column in aggregator.decode_fast.STRING_COLUMNS order; the int columns: n little-endian int64 each;
     `event_bytes`: each event as logged, None unless asked for."""
+
+def hll_images(
+    group_codes: _Buffer, codes: _Buffer, values: _Buffer, n_groups: int, lg_k: int, tgt_type: int
+) -> list[bytes] | None:
+    """One compact DataSketches HLL image per group 0..n_groups-1, byte-identical to
+    aggregator.hll.build_sketches_numpy: item i (group `group_codes[i]`) is the coupon `values[codes[i]]`, or
+    ignored when `codes[i]` < 0. `group_codes`, `codes`: 1-d int64 buffers; `values`: 1-d uint32 buffer;
+    `tgt_type`: 0, 1, 2 = HLL_4, HLL_6, HLL_8. None when `values` is not strictly ascending and nonzero (the
+    caller builds with NumPy). Raises ValueError as build_sketches does (lg_k outside 4..21, lengths, group
+    codes outside 0..n_groups-1, codes outside `values`), BufferError for buffers of another type."""

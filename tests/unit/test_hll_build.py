@@ -1,5 +1,9 @@
 """aggregator.hll.build_sketches: every image is a genuine DataSketches sketch equal to the library-built one.
 
+`build_sketches` runs the Rust extension when it is installed (gnomon_fastpath.hll_images), else the NumPy
+reference `build_sketches_numpy`; the tests taking the `builder` fixture check both against the library, the others
+whichever `build_sketches` runs (tests/unit/test_hll_fast.py checks the two give the same bytes).
+
 The oracle is `datasketches` itself: for each group, a `hll_sketch` updated item by item in the same order. We
 check, per mode: LIST images byte-identical; SET images with identical header and coupon set; HLL images with
 identical header (HIP estimate bit for bit), registers and aux set; identical estimates; unions with library
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import datasketches
@@ -28,6 +32,7 @@ from aggregator.hll import (
     Coupons,
     HllType,
     build_sketches,
+    build_sketches_numpy,
     coupons_of_hashes,
     empty_image,
     estimate,
@@ -42,6 +47,19 @@ LIB_TYPES = {
     HllType.HLL_6: datasketches.tgt_hll_type.HLL_6,
     HllType.HLL_8: datasketches.tgt_hll_type.HLL_8,
 }
+
+
+Builder = Callable[..., list[bytes]]
+
+
+@pytest.fixture(params=["build_sketches", "numpy"])
+def builder(request: pytest.FixtureRequest) -> Builder:
+    """`build_sketches` (the extension when installed) and the NumPy reference; the extension must be there."""
+    if request.param == "numpy":
+        return build_sketches_numpy
+    if hll.native_hll_images() is None:
+        pytest.skip("gnomon_fastpath (with hll_images) is not installed")
+    return build_sketches
 
 
 def library_sketch(items: Sequence[Any], lg_k: int, tgt: HllType) -> Any:
@@ -130,13 +148,13 @@ def test_every_group_equals_the_library_sketch(
 
 @pytest.mark.parametrize("lg_k", [4, 7, 8, 11, 12, 14])
 @pytest.mark.parametrize("tgt", list(HllType))
-def test_modes_switch_exactly_where_the_library_switches(lg_k: int, tgt: HllType) -> None:
+def test_modes_switch_exactly_where_the_library_switches(builder: Builder, lg_k: int, tgt: HllType) -> None:
     threshold = promotion_count(lg_k)
     candidates = np.array([f"item{i}" for i in range(3 * threshold + 50)], dtype=object)
     distinct = candidates[np.unique(hash_items(candidates).per_item(), return_index=True)[1]]
     for n in sorted({1, 7, 8, 9, threshold - 1, threshold, threshold + 1, 2 * threshold}):
         items = distinct[:n]
-        [image] = build_sketches(np.zeros(n, dtype=np.int64), hash_items(items), 1, lg_k, tgt)
+        [image] = builder(np.zeros(n, dtype=np.int64), hash_items(items), 1, lg_k, tgt)
         lib = library_sketch(items.tolist(), lg_k, tgt)
         assert image[7] & 3 == bytes(lib.serialize_compact())[7] & 3, n
         assert_same_sketch(image, lib)
@@ -170,13 +188,13 @@ def _high_value_ints(min_value: int, count: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("lg_k", "n_items"), [(4, 300), (5, 3000), (6, 200), (8, 20_000), (11, 100_000), (12, 500)])
-def test_hll4_aux_table_and_cur_min_match_the_library(lg_k: int, n_items: int) -> None:
+def test_hll4_aux_table_and_cur_min_match_the_library(builder: Builder, lg_k: int, n_items: int) -> None:
     rng = np.random.default_rng(lg_k)
     high = _high_value_ints(16, 120)
     items = np.concatenate([rng.integers(10**12, 2 * 10**12, n_items), high[: 4 * lg_k]])
     rng.shuffle(items)
     for tgt in HllType:
-        [image] = build_sketches(np.zeros(items.size, dtype=np.int64), hash_items(items), 1, lg_k, tgt)
+        [image] = builder(np.zeros(items.size, dtype=np.int64), hash_items(items), 1, lg_k, tgt)
         lib = library_sketch(items.tolist(), lg_k, tgt)
         assert_same_sketch(image, lib)
         if tgt == HllType.HLL_4:
@@ -184,45 +202,45 @@ def test_hll4_aux_table_and_cur_min_match_the_library(lg_k: int, n_items: int) -
 
 
 @pytest.mark.parametrize("lg_k", [16, 21])
-def test_large_lg_k_dense_groups(lg_k: int) -> None:
+def test_large_lg_k_dense_groups(builder: Builder, lg_k: int) -> None:
     n = promotion_count(lg_k) + 3000
     ids = np.array([f"big-{i}" for i in range(n)], dtype=object)
     groups = (np.arange(n) < 100).astype(np.int64)  # group 0: dense HLL; group 1: a 100-coupon SET
-    images = build_sketches(groups, hash_items(ids), 2, lg_k, HllType.HLL_4)
+    images = builder(groups, hash_items(ids), 2, lg_k, HllType.HLL_4)
     for g, image in enumerate(images):
         assert_same_sketch(image, library_sketch(ids[groups == g].tolist(), lg_k, HllType.HLL_4))
 
 
 def test_groups_spanning_several_register_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hll, "_REGISTER_BUDGET", 1 << 13)  # 2 groups per chunk at lg_k 12
+    monkeypatch.setattr(hll, "_REGISTER_BUDGET", 1 << 13)  # 2 groups per chunk at lg_k 12 (NumPy's chunks)
     rng = np.random.default_rng(7)
     ids = random_ids(rng, 30_000, 40_000)
     groups = rng.integers(0, 9, ids.size)
     groups[groups == 4] = 0  # one empty group in the middle
-    images = build_sketches(groups, hash_items(ids), 9)
+    images = build_sketches_numpy(groups, hash_items(ids), 9)
     for g, image in enumerate(images):
         assert_same_sketch(image, library_sketch(ids[groups == g].tolist(), DEFAULT_LG_K, DEFAULT_TYPE))
 
 
-def test_mixed_modes_in_one_call_and_arrival_order_matters_like_in_the_library() -> None:
+def test_mixed_modes_in_one_call_and_arrival_order_matters_like_in_the_library(builder: Builder) -> None:
     rng = np.random.default_rng(11)
     sizes = [0, 1, 5, 7, 8, 40, 384, 385, 386, 5000, 0, 2]
     groups = np.concatenate([np.full(n, g) for g, n in enumerate(sizes)])
     ids = np.array([f"u{i}" for i in range(groups.size)], dtype=object)
     for order in (np.arange(groups.size), rng.permutation(groups.size)):
         g, items = groups[order], ids[order]
-        images = build_sketches(g, hash_items(items), len(sizes))
+        images = builder(g, hash_items(items), len(sizes))
         for gi, image in enumerate(images):
             assert_same_sketch(image, library_sketch(items[g == gi].tolist(), DEFAULT_LG_K, DEFAULT_TYPE))
     lib_empty = bytes(datasketches.hll_sketch(12, datasketches.tgt_hll_type.HLL_4).serialize_compact())
     assert images[0] == images[10] == empty_image() == lib_empty
 
 
-def test_duplicates_and_ignored_items_do_not_count() -> None:
+def test_duplicates_and_ignored_items_do_not_count(builder: Builder) -> None:
     ids = np.array(["a", "b", "a", "", None, "b", "a"], dtype=object)
-    [image] = build_sketches(np.zeros(7, dtype=np.int64), hash_items(ids), 1)
+    [image] = builder(np.zeros(7, dtype=np.int64), hash_items(ids), 1)
     assert image == bytes(library_sketch(["a", "b"], DEFAULT_LG_K, DEFAULT_TYPE).serialize_compact())
-    [nothing] = build_sketches(np.zeros(2, dtype=np.int64), hash_items(np.array(["", None], dtype=object)), 1)
+    [nothing] = builder(np.zeros(2, dtype=np.int64), hash_items(np.array(["", None], dtype=object)), 1)
     assert nothing == empty_image()
 
 
@@ -258,22 +276,22 @@ def test_sequential_sums_add_left_to_right_like_a_loop() -> None:
         i += n
 
 
-def test_bad_arguments_raise() -> None:
+def test_bad_arguments_raise(builder: Builder) -> None:
     coupons = hash_items(np.array(["a", "b"], dtype=object))
     with pytest.raises(ValueError, match="lg_k"):
-        build_sketches(np.zeros(2, dtype=np.int64), coupons, 1, lg_k=3)
+        builder(np.zeros(2, dtype=np.int64), coupons, 1, lg_k=3)
     with pytest.raises(ValueError, match="lg_k"):
-        build_sketches(np.zeros(2, dtype=np.int64), coupons, 1, lg_k=22)
+        builder(np.zeros(2, dtype=np.int64), coupons, 1, lg_k=22)
     with pytest.raises(ValueError, match="group codes for"):
-        build_sketches(np.zeros(3, dtype=np.int64), coupons, 1)
+        builder(np.zeros(3, dtype=np.int64), coupons, 1)
     with pytest.raises(ValueError, match="group codes must be"):
-        build_sketches(np.array([0, 1]), coupons, 1)
+        builder(np.array([0, 1]), coupons, 1)
     with pytest.raises(ValueError, match="group codes must be"):
-        build_sketches(np.array([0, -1]), coupons, 1)
+        builder(np.array([0, -1]), coupons, 1)
     with pytest.raises(ValueError, match="integer"):
-        build_sketches(np.array([0.0, 1.0]), coupons, 2)
+        builder(np.array([0.0, 1.0]), coupons, 2)
     with pytest.raises(ValueError, match="index"):
-        build_sketches(np.array([0, 1]), Coupons(np.array([0, 5]), coupons.values), 2)
+        builder(np.array([0, 1]), Coupons(np.array([0, 5]), coupons.values), 2)
 
 
 def test_merge_and_estimate_use_the_library_union() -> None:

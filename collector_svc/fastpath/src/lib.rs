@@ -10,19 +10,24 @@
 //! the caller's header followed by the kept events re-encoded byte for byte as upb serializes them (`encode`),
 //! each with its truncated ip. The ip a client sent is never copied to the output.
 //!
+//! `hll_images(...)` builds the aggregator's HLL sketch images (aggregator/hll.py `build_sketches`, see `hll`).
+//!
 //! Nothing here panics on any input: a reader that runs out answers `None`, a writer that would overflow
 //! reports an error.
 
 mod checks;
 mod encode;
+mod hll;
 mod ip;
 mod logged;
 mod wire;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
+use pyo3::buffer::{Element, PyBuffer};
+use pyo3::exceptions::{PyIndexError, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
@@ -319,11 +324,91 @@ fn int64_bytes<'py>(py: Python<'py>, values: &[i64]) -> PyResult<Bound<'py, PyBy
     })
 }
 
+/// `hll_images(group_codes, codes, values, n_groups, lg_k, tgt_type)`: aggregator/hll.py's `build_sketches`
+/// (see `hll`), one compact HLL image per group, or `None` when `values` is not strictly ascending and nonzero
+/// (the caller runs the NumPy reference). `group_codes` and `codes` are 1-d int64 buffers (a negative code is
+/// an ignored item), `values` a 1-d uint32 buffer. Raises ValueError for invalid arguments, as `build_sketches`
+/// does. Groups without items share one empty image object. The GIL is released while the images are built.
+#[pyfunction]
+#[pyo3(signature = (group_codes, codes, values, n_groups, lg_k, tgt_type))]
+#[allow(clippy::needless_pass_by_value)] // pyo3 extracts the buffers by value
+fn hll_images(
+    py: Python<'_>,
+    group_codes: PyBuffer<i64>,
+    codes: PyBuffer<i64>,
+    values: PyBuffer<u32>,
+    n_groups: i64,
+    lg_k: i64,
+    tgt_type: i64,
+) -> PyResult<Option<Bound<'_, PyList>>> {
+    let mut scratch = HLL_SCRATCH.take();
+    let built = hll_images_with(py, &mut scratch, (&group_codes, &codes, &values), n_groups, lg_k, tgt_type);
+    if scratch.held() <= HLL_SCRATCH_KEPT {
+        HLL_SCRATCH.set(scratch);
+    }
+    built
+}
+
+thread_local! {
+    /// `hll_images`'s buffers, kept for the thread's next call unless larger than `HLL_SCRATCH_KEPT`.
+    static HLL_SCRATCH: Cell<hll::Scratch> = Cell::default();
+}
+
+/// The most memory `hll_images` keeps per thread between calls: enough for calls of ~2.5M items (about 25
+/// bytes per item, with the images); a larger call frees its buffers.
+const HLL_SCRATCH_KEPT: usize = 64 << 20;
+
+type HllArguments<'a> = (&'a PyBuffer<i64>, &'a PyBuffer<i64>, &'a PyBuffer<u32>);
+
+fn hll_images_with<'py>(
+    py: Python<'py>,
+    scratch: &mut hll::Scratch,
+    (group_codes, codes, values): HllArguments<'_>,
+    n_groups: i64,
+    lg_k: i64,
+    tgt_type: i64,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    load(py, group_codes, &mut scratch.groups, "group_codes must be a 1-d integer array")?;
+    load(py, codes, &mut scratch.codes, "items.codes must be a 1-d integer array")?;
+    load(py, values, &mut scratch.values, "items.values must be a 1-d uint32 array")?;
+    let images = match py.detach(|| scratch.build(n_groups, lg_k, tgt_type)) {
+        Ok(Some(images)) => images,
+        Ok(None) => return Ok(None),
+        Err(hll::Problem::Invalid(message)) => return Err(PyValueError::new_err(message)),
+        Err(hll::Problem::Memory) => {
+            return Err(PyMemoryError::new_err("gnomon_fastpath: out of memory for HLL images"));
+        }
+    };
+    let empty = PyBytes::new(py, &images.empty);
+    let list = PyList::new(
+        py,
+        (0..images.ends.len()).map(|g| match images.image(g) {
+            Some(image) => PyBytes::new(py, image),
+            None => empty.clone(),
+        }),
+    )?;
+    Ok(Some(list))
+}
+
+/// Copies the elements of a one-dimensional buffer (any strides) into `into`, reusing its memory: the build then
+/// reads them with the GIL released.
+fn load<T: Element + Default>(py: Python<'_>, buffer: &PyBuffer<T>, into: &mut Vec<T>, problem: &str) -> PyResult<()> {
+    if buffer.dimensions() != 1 {
+        return Err(PyValueError::new_err(problem.to_owned()));
+    }
+    let n = buffer.item_count();
+    into.truncate(n); // every element is overwritten
+    into.try_reserve(n - into.len()).map_err(|_| PyMemoryError::new_err("gnomon_fastpath: out of memory"))?;
+    into.resize(n, T::default());
+    buffer.copy_to_slice(py, into)
+}
+
 #[pymodule]
 fn gnomon_fastpath(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Screen>()?;
     m.add_class::<Scanned>()?;
     m.add_function(wrap_pyfunction!(truncate_ip, m)?)?;
     m.add_function(wrap_pyfunction!(decode_logged, m)?)?;
+    m.add_function(wrap_pyfunction!(hll_images, m)?)?;
     Ok(())
 }
