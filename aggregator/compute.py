@@ -59,6 +59,7 @@ from aggregator.cubes import Cube, CubeSet, Scope
 from aggregator.rows import CubeBlock, DayRollups, Encoded
 from aggregator.sessions import Sessions, engaged, event_order, sessionize
 from aggregator.timezones import US_PER_HOUR, day_bounds_us, from_us, hour_window_index, zone_info
+from gnomon.rollups.dims import CodedDims
 from gnomon.rollups.model import (
     Grain,
     RollupRow,
@@ -442,14 +443,17 @@ def _block(day: _DayEvents, cube: Cube, grain: Grain, encoded: Encoded, pairs: _
     kept = np.flatnonzero(present)
     values = groups.value(kept)
     windows, dim_codes = values // radix, values % radix
+    row_codes, distinct = pd.factorize(dim_codes)  # label tuples are built once per distinct value, not per row
+    distinct = np.asarray(distinct, dtype=np.int64)
     if capped:
-        is_other = dim_codes == encoded.size
-        dims = encoded.labels(np.where(is_other, 0, dim_codes))
+        is_other = distinct == encoded.size
+        labels = encoded.labels(np.where(is_other, 0, distinct))
         other_dims = (OTHER,) * len(cube.dimensions)
         for i in np.flatnonzero(is_other).tolist():
-            dims[i] = other_dims
+            labels[i] = other_dims
     else:
-        dims = encoded.labels(dim_codes)
+        labels = encoded.labels(distinct)
+    dims = CodedDims(np.asarray(row_codes, dtype=np.intp), labels)
     if grain is Grain.HOUR:
         starts = day.window_starts_us[windows]
         ends = starts + US_PER_HOUR
@@ -469,7 +473,7 @@ def _metrics(
     session_ids: IntP,
     starts: I64,
     ends: I64,
-    dims: list[tuple[str, ...]],
+    dims: CodedDims,
 ) -> CubeBlock:
     size, n_rows = groups.size, int(kept.size)
 

@@ -55,8 +55,8 @@ def column_prints(rollups: DayRollups, closed_before: datetime) -> dict[WindowKe
 
 def _block_prints(block: CubeBlock, closed_us: int) -> dict[WindowKey, Fingerprint]:
     """Per window of one block: rows sorted by their dims' storage encoding, hashed window by window."""
-    text_of = {dims: encode_dims(dims) for dims in set(block.dims)}  # once per distinct value, not per row
-    texts = np.asarray([text_of[dims] for dims in block.dims], dtype=object)
+    distinct = np.asarray([encode_dims(dims) for dims in block.dims.values], dtype=object)  # once per value
+    texts = distinct[block.dims.codes]
     ranks, _ = pd.factorize(texts, sort=True)
     order = np.lexsort((ranks, block.window_start_us))
     starts = block.window_start_us[order]

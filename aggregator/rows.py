@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from aggregator.cubes import Cube
 from aggregator.timezones import from_us, to_us
+from gnomon.rollups.dims import CodedDims
 from gnomon.rollups.model import (
     METRIC_FIELDS,
     Grain,
@@ -47,7 +48,7 @@ class CubeBlock:
     grain: Grain
     window_start_us: I64
     window_end_us: I64
-    dims: list[tuple[str, ...]]
+    dims: CodedDims
     events: I64
     pageviews: I64
     sessions: I64
@@ -185,14 +186,15 @@ def build_rows(
             if picked is not None and not picked.size:
                 continue
             window_start_us, window_end_us = block.window_start_us, block.window_end_us
-            dims, users, new_users = block.dims, block.users, block.new_users
+            dims_codes, users, new_users = block.dims.codes, block.users, block.new_users
             counters = block.counters()
             if picked is not None:
                 at_rows = picked.tolist()
                 window_start_us, window_end_us = window_start_us[picked], window_end_us[picked]
-                dims = [dims[i] for i in at_rows]
+                dims_codes = dims_codes[picked]
                 users, new_users = [users[i] for i in at_rows], [new_users[i] for i in at_rows]
                 counters = tuple(c[picked] for c in counters)
+            dims = [block.dims.values[c] for c in dims_codes.tolist()]
             window_starts = []
             for us in window_start_us.tolist():
                 start = starts.get(us)

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
 
 from gnomon.rollups.errors import RollupInvalid
 
@@ -61,3 +65,41 @@ def decode_dims(text: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(type(v) is str for v in value):
         raise RollupInvalid(f"stored dims {text!r} are not an array of strings")
     return tuple(value)
+
+
+class CodedDims(Sequence[tuple[str, ...]]):
+    """The dims of many rows as one code per row into distinct tuples: row i has `values[codes[i]]`.
+
+    A Sequence of tuples (what column blocks carry), built without a tuple object per row; consumers that
+    encode or group dims work per distinct value (`values`) and per code instead of hashing every row's tuple.
+    `codes` must lie in [0, len(values)) (not checked here: the store checks what it writes); `values` may repeat
+    a tuple.
+    """
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, codes: npt.NDArray[np.intp], values: Sequence[tuple[str, ...]]) -> None:
+        self.codes = codes
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.codes.size)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, ...]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[str, ...] | list[tuple[str, ...]]:
+        if isinstance(index, slice):
+            return [self.values[c] for c in self.codes[index].tolist()]
+        return self.values[int(self.codes[index])]
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self.tolist())
+
+    def tolist(self) -> list[tuple[str, ...]]:
+        """Every row's tuple (one list, the tuples shared between rows of equal dims)."""
+        values = self.values
+        return [values[c] for c in self.codes.tolist()]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gnomon.rollups.dims import decode_dims, encode_dims
+from gnomon.rollups.dims import CodedDims, decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 from gnomon.rollups.model import (
     ALL_SKETCHES,
@@ -152,17 +152,9 @@ def _column_packs(block: RollupColumns) -> list[tuple[Window, Pack]]:
     provisional = np.asarray(block.provisional)
     if provisional.shape != (n,) or provisional.dtype != np.bool_:
         raise RollupInvalid(f"provisional must be {n} bools")
-    try:
-        index = {dims: i for i, dims in enumerate(dict.fromkeys(block.dims))}
-    except TypeError:  # an unhashable value: not a str
-        raise RollupInvalid("dims must be tuples of strings") from None
-    for dims in index:
-        if type(dims) is not tuple:
-            raise RollupInvalid(f"dims must be tuples of strings, got {type(dims).__name__}")
-    texts = [encode_dims(dims) for dims in index]
+    codes, texts = _coded_dims(block.dims, n)
     if n == 0:
         return []
-    codes = np.fromiter(map(index.__getitem__, block.dims), dtype=np.int64, count=n)
     order = sort_rows(starts, codes, texts)
     picked = order.tolist()
     packs = packs_of_sorted(
@@ -175,6 +167,33 @@ def _column_packs(block: RollupColumns) -> list[tuple[Window, Pack]]:
         [new_users[i] for i in picked],
     )
     return [((merchant, cube, grain, version, start), pack) for start, pack in packs]
+
+
+def _coded_dims(dims: Sequence[tuple[str, ...]], n: int) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """(code per row, distinct encoded dims) of a block's dims (a `CodedDims` is used as coded, without touching a
+    tuple per row); raises RollupInvalid unless every row's dims is a tuple of strings."""
+    if isinstance(dims, CodedDims):
+        codes = np.asarray(dims.codes)
+        if codes.shape != (n,) or not (np.issubdtype(codes.dtype, np.integer) or n == 0):
+            raise RollupInvalid(f"dims codes must be {n} integers")
+        if n and (int(codes.min()) < 0 or int(codes.max()) >= len(dims.values)):
+            raise RollupInvalid("dims codes must index dims values")
+        values = dims.values
+    else:
+        try:
+            index = {d: i for i, d in enumerate(dict.fromkeys(dims))}
+        except TypeError:  # an unhashable value: not a str
+            raise RollupInvalid("dims must be tuples of strings") from None
+        codes = np.fromiter(map(index.__getitem__, dims), dtype=np.int64, count=n)
+        values = list(index)
+    for value in values:
+        if type(value) is not tuple:
+            raise RollupInvalid(f"dims must be tuples of strings, got {type(value).__name__}")
+    encoded = [encode_dims(value) for value in values]
+    distinct = {text: i for i, text in enumerate(dict.fromkeys(encoded))}  # CodedDims values may repeat a tuple
+    if len(distinct) < len(encoded):
+        codes = np.asarray([distinct[text] for text in encoded], dtype=np.int64)[codes]
+    return codes.astype(np.int64, copy=False), list(distinct)
 
 
 def _row_values(row: RollupRow) -> tuple[Window, str, RowValues]:

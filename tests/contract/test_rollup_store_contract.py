@@ -638,6 +638,8 @@ def test_sqlite_write_columns_equals_write(tmp_path: Path) -> None:
 def test_sqlite_write_columns_rejects_malformed_blocks_and_writes_nothing(tmp_path: Path) -> None:
     import numpy as np
 
+    from gnomon.rollups.dims import CodedDims
+
     store = SqliteRollupStore(tmp_path / ROLLUPS_FILE_NAME)
     try:
         m = _mid()
@@ -653,6 +655,11 @@ def test_sqlite_write_columns_rejects_malformed_blocks_and_writes_nothing(tmp_pa
             replace(good, dims=[("/a",), ["/b"]]),  # type: ignore[list-item]
             replace(good, dims=[("/a",), (1,)]),  # type: ignore[list-item]
             replace(good, dims=[("/a",), (["/b"],)]),  # type: ignore[list-item]
+            replace(good, dims=CodedDims(np.asarray([0, 2]), [("/a",), ("/b",)])),  # a code without a value
+            replace(good, dims=CodedDims(np.asarray([0, -1]), [("/a",), ("/b",)])),
+            replace(good, dims=CodedDims(np.asarray([0]), [("/a",), ("/b",)])),  # one code for two rows
+            replace(good, dims=CodedDims(np.asarray([0, 1]), [("/a",), ["/b"]])),  # type: ignore[list-item]
+            replace(good, dims=CodedDims(np.asarray([0, 1]), [("/a",), (1,)])),  # type: ignore[list-item]
             replace(good, counters=good.counters[:-1]),
             replace(good, counters=(good.counters[0].astype(np.float64), *good.counters[1:])),
             replace(good, users=[b"", "x"]),  # type: ignore[list-item]

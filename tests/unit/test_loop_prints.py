@@ -15,6 +15,7 @@ from aggregator.derive import derive
 from aggregator.loop_prints import ColumnWindows, WindowKey, column_prints, group_windows
 from aggregator.rows import CubeBlock, DayRollups, build_rows
 from bench.aggregate_compute import synthetic_day
+from gnomon.rollups.dims import CodedDims
 
 DAY = date(2026, 3, 10)
 ZONE = "America/New_York"
@@ -47,6 +48,8 @@ def permuted(block: CubeBlock, order: np.ndarray) -> CubeBlock:
             changes[field.name] = value[order]
         elif isinstance(value, list):
             changes[field.name] = [value[i] for i in at]
+        elif isinstance(value, CodedDims):
+            changes[field.name] = CodedDims(value.codes[order], value.values)
     return dataclasses.replace(block, **changes)  # type: ignore[arg-type]
 
 
@@ -84,8 +87,9 @@ def test_any_change_of_a_window_changes_its_print_and_no_other(day: DayRollups) 
     events[row] += 1
     users = list(block.users)
     users[row] = users[row][:-1] + bytes([users[row][-1] ^ 1])
-    dims = list(block.dims)
-    dims[row] = ("/not-a-page-of-this-day",)
+    codes = block.dims.codes.copy()
+    codes[row] = len(block.dims.values)
+    dims = CodedDims(codes, [*block.dims.values, ("/not-a-page-of-this-day",)])
     for changed in (
         dataclasses.replace(block, events=events),
         dataclasses.replace(block, users=users),

@@ -156,3 +156,36 @@ def test_a_schema_1_file_is_upgraded_to_packs_with_every_row(tmp_path: Path) -> 
     finally:
         conn.close()
     assert "rollups" not in tables and "rollup_windows" not in tables and "rollup_packs" in tables
+
+
+def test_coded_dims_may_repeat_a_value_across_codes(tmp_path: Path) -> None:
+    """The aggregator's "(other)" tuple can have two codes in one block (a capped window folds a real "(other)"
+    value into its "(other)" row, an uncapped window keeps it): the store writes both as the same dims."""
+    from gnomon.rollups.dims import CodedDims
+    from gnomon.rollups.sqlite_store import RollupColumns
+
+    hours = [T0, T0, T0 + timedelta(hours=1)]
+    block = RollupColumns(
+        merchant_id="m1",
+        cube="page",
+        grain=Grain.HOUR,
+        version=1,
+        window_start_s=np.asarray([int(h.timestamp()) for h in hours], dtype=np.int64),
+        dims=CodedDims(np.asarray([0, 2, 1]), [("(other)",), ("(other)",), ("/a",)]),
+        counters=tuple(np.asarray([1, 2, 3], dtype=np.int64) for _ in range(N_COUNTERS)),
+        users=[b"", b"", b""],
+        new_users=[b"", b"", b""],
+        provisional=np.asarray([False, False, False]),
+        computed_at=AT,
+    )
+    store = SqliteRollupStore(tmp_path / "rollups.sqlite3")
+    try:
+        store.write_columns([block])
+        got = store.read("m1", "page", Grain.HOUR, T0, T0 + timedelta(hours=2), 1)
+    finally:
+        store.close()
+    assert [(r.key.window_start, r.key.dims, r.metrics.events) for r in got] == [
+        (T0, ("(other)",), 1),
+        (T0, ("/a",), 2),
+        (T0 + timedelta(hours=1), ("(other)",), 3),
+    ]
