@@ -9,7 +9,7 @@ lists the stored windows instead (`loop_tasks.write_day`). Hashes use blake2b, n
 across processes.
 
 Fingerprints come straight from the columns of `aggregator.rows.DayRollups` (`column_prints`: no object per
-row); `ColumnWindows` then builds `RollupRow`s only for the windows that changed.
+row); `ColumnWindows` then slices out the columns of the windows that changed.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from aggregator.rows import CubeBlock, DayRollups, build_rows
+from aggregator.rows import CubeBlock, DayRollups, window_columns
 from aggregator.timezones import to_us
 from gnomon.rollups import RollupRow
+from gnomon.rollups.columns import RollupColumns
 from gnomon.rollups.dims import encode_dims
 from gnomon.rollups.model import require_utc
 
@@ -98,7 +99,7 @@ def group_windows(rows: Sequence[RollupRow]) -> dict[WindowKey, list[RollupRow]]
 @dataclass(frozen=True)
 class ColumnWindows:
     """A recomputed merchant-day as `loop_tasks.write_day` needs it: the fingerprints of its windows
-    (`column_prints`) and the rows of the windows asked for (built only for those, stamped as
+    (`column_prints`) and the rows of the windows asked for, as columns (stamped as
     `DayRollups.rows(version=, computed_at=, closed_before=)` stamps them)."""
 
     rollups: DayRollups
@@ -109,13 +110,12 @@ class ColumnWindows:
     def prints(self) -> dict[WindowKey, Fingerprint]:
         return column_prints(self.rollups, self.closed_before)
 
-    def rows(self, windows: Collection[WindowKey]) -> dict[WindowKey, list[RollupRow]]:
-        wanted = set(windows)
-        rows = build_rows(
+    def columns(self, windows: Collection[WindowKey]) -> dict[WindowKey, RollupColumns]:
+        """The rows of each of `windows` that has rows, as one `RollupColumns` per window."""
+        return window_columns(
             self.rollups, version=self.version, computed_at=self.computed_at, closed_before=self.closed_before,
-            windows=wanted,
+            windows=set(windows),
         )  # fmt: skip
-        return group_windows(rows)
 
 
 @dataclass(frozen=True)

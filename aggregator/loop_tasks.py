@@ -6,10 +6,11 @@ For each `DayJob` and each processing version active on that day: `load_day` (ev
 merchant-local day; from the worker's `loop_cache.DayCache` when it provably holds the same) -> `derive` ->
 `aggregate_day` (pure: every HOUR and DAY row of the day for every cube, as columns) -> write.
 
-Writing: each window (cube, grain, window_start) is written with `RollupStore.replace_window`, so a dimension value
-that disappeared on recomputation is deleted too. A window whose content (dims, metrics, provisional flag) has the
+Writing: each window (cube, grain, window_start) is written with `RollupStore.replace_window_columns` (its rows as
+columns: the embedded store stores them as one pack, no object per row), so a dimension value that disappeared on
+recomputation is deleted too. A window whose content (dims, metrics, provisional flag) has the
 same fingerprint (`loop_prints.column_prints`, from the columns) as what this aggregator last wrote for it
-(`DayJob.previous`, kept by the loop) is skipped, and `RollupRow`s are built only for the windows written. When
+(`DayJob.previous`, kept by the loop) is skipped, and only the written windows' columns are sliced out. When
 the loop does not know what is stored (`previous` is None: first time since start-up) every window is written
 and windows the store has for that day but the recomputation does not are emptied. Replaying any job therefore
 converges to the same rows (idempotent overwrites).
@@ -23,12 +24,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from aggregator.derive import DERIVATION_VERSION, Deriver, default_deriver, rule_set
@@ -39,6 +41,8 @@ from aggregator.loop_prints import ColumnWindows, WindowKey, WindowPrints, group
 from aggregator.rows import DayRollups
 from aggregator.settings import CrashAt, CrashHook, CrashPoint
 from gnomon.rollups import Grain, RollupRow, RollupStore, open_rollup_store
+from gnomon.rollups.columns import RollupColumns
+from gnomon.rollups.model import COUNTER_FIELDS
 from gnomon.settings import CommonSettings, EngineMode
 
 
@@ -258,7 +262,14 @@ def write_day(
             before = known.get(hashes[key])
             if before is not None and before[1] and not current[key][1]:
                 closes += 1
-    _replace_windows(resources, job, version, windows.rows(changed), changed, stale)
+    blocks = windows.columns(changed)
+
+    def replace(key: WindowKey) -> None:
+        cube, grain, start = key
+        block = blocks.get(key) or _no_rows(job.merchant_id, cube, Grain(grain), version, windows.computed_at)
+        resources.rollups.replace_window_columns(_utc_second(start), block)
+
+    _replace_windows(resources, replace, changed, stale)
     return len(changed) + len(stale), closes, WindowPrints.pack(current)
 
 
@@ -267,27 +278,30 @@ def replace_day(resources: Resources, job: DayJob, version: int, rows: Sequence[
     other stored window of the day emptied (reprocessing: no fingerprints, nothing is known about the store)."""
     groups = group_windows(rows)
     stale = _stored_windows(resources.rollups, resources.cubes, job, version) - set(groups)
-    _replace_windows(resources, job, version, groups, list(groups), stale)
-
-
-def _replace_windows(
-    resources: Resources,
-    job: DayJob,
-    version: int,
-    groups: Mapping[WindowKey, list[RollupRow]],
-    changed: list[WindowKey],
-    stale: set[WindowKey],
-) -> None:
-    """`replace_window` of each `changed` window with its rows in `groups`, then of each `stale` one with none;
-    the first changed window alone (the MID_WRITE crash point follows it), the rest up to
-    `resources.write_concurrency` at once (the stores are thread-safe; CQL gains from it, SQLite serialises)."""
-    store = resources.rollups
 
     def replace(key: WindowKey) -> None:
         cube, grain, start = key
         window = groups.get(key, [])
-        store.replace_window(job.merchant_id, cube, Grain(grain), _utc_second(start), version, window)
+        resources.rollups.replace_window(job.merchant_id, cube, Grain(grain), _utc_second(start), version, window)
 
+    _replace_windows(resources, replace, list(groups), stale)
+
+
+def _no_rows(merchant_id: str, cube: str, grain: Grain, version: int, computed_at: datetime) -> RollupColumns:
+    """An empty block: `replace_window_columns` with it empties a window."""
+    none = np.zeros(0, dtype=np.int64)
+    return RollupColumns(
+        merchant_id, cube, grain, version, none, [], (none,) * len(COUNTER_FIELDS), [], [], none.astype(bool),
+        computed_at,
+    )  # fmt: skip
+
+
+def _replace_windows(
+    resources: Resources, replace: Callable[[WindowKey], None], changed: list[WindowKey], stale: set[WindowKey]
+) -> None:
+    """`replace` each `changed` window, then each `stale` one (emptied); the first changed window alone (the
+    MID_WRITE crash point follows it), the rest up to `resources.write_concurrency` at once (the stores are
+    thread-safe; CQL gains from it, SQLite serialises)."""
     if changed:
         replace(changed[0])
         resources.crash.reached(CrashPoint.MID_WRITE)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -226,26 +227,80 @@ def column_blocks(
     rollups: DayRollups, *, version: int, computed_at: datetime, closed_before: datetime
 ) -> list[RollupColumns]:
     """Every row of `rollups` as one `RollupColumns` per cube and grain (the same rows as `build_rows`)."""
-    version = require_version(version)
-    at = truncate_ms(require_utc(computed_at, "computed_at"))
-    closed_us = to_us(require_utc(closed_before, "closed_before"))
-    return [
-        RollupColumns(
-            merchant_id=rollups.merchant_id,
+    stamp = _Stamp.of(version, computed_at, closed_before)
+    return [stamp.columns(rollups.merchant_id, block) for block in rollups.blocks if len(block)]
+
+
+def window_columns(
+    rollups: DayRollups,
+    *,
+    version: int,
+    computed_at: datetime,
+    closed_before: datetime,
+    windows: Collection[tuple[str, str, int]],
+) -> dict[tuple[str, str, int], RollupColumns]:
+    """The rows of each of `windows` ((cube name, grain value, window start in Unix seconds)) that has rows, as one
+    `RollupColumns` per window (the same rows as `build_rows(..., windows=)`), for `replace_window_columns`."""
+    stamp = _Stamp.of(version, computed_at, closed_before)
+    out: dict[tuple[str, str, int], RollupColumns] = {}
+    for block in rollups.blocks:
+        picked = _picked_rows(block, windows)
+        if picked is None or not picked.size:
+            continue
+        picked = picked[np.argsort(block.window_start_us[picked], kind="stable")]
+        at = block.window_start_us[picked] // _US_PER_S
+        cuts = [0, *(np.flatnonzero(at[1:] != at[:-1]) + 1).tolist(), picked.size]
+        for a, b in pairwise(cuts):
+            out[(block.cube.name, block.grain.value, int(at[a]))] = stamp.columns(
+                rollups.merchant_id, block, picked[a:b]
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    """What `column_blocks` stamps on every row: processing version, computation time, provisional cut-off."""
+
+    version: int
+    computed_at: datetime
+    closed_us: int
+
+    @classmethod
+    def of(cls, version: int, computed_at: datetime, closed_before: datetime) -> _Stamp:
+        version = require_version(version)
+        at = truncate_ms(require_utc(computed_at, "computed_at"))
+        return cls(version, at, to_us(require_utc(closed_before, "closed_before")))
+
+    def columns(self, merchant_id: str, block: CubeBlock, rows: npt.NDArray[np.intp] | None = None) -> RollupColumns:
+        """The block's rows (all, or those at positions `rows`) as RollupColumns."""
+        if rows is None:
+            return RollupColumns(
+                merchant_id=merchant_id,
+                cube=block.cube.name,
+                grain=block.grain,
+                version=self.version,
+                window_start_s=block.window_start_us // _US_PER_S,
+                dims=block.dims,
+                counters=block.counters(),
+                users=block.users,
+                new_users=block.new_users,
+                provisional=block.window_end_us > self.closed_us,
+                computed_at=self.computed_at,
+            )
+        taken = rows.tolist()
+        return RollupColumns(
+            merchant_id=merchant_id,
             cube=block.cube.name,
             grain=block.grain,
-            version=version,
-            window_start_s=block.window_start_us // _US_PER_S,
-            dims=block.dims,
-            counters=block.counters(),
-            users=block.users,
-            new_users=block.new_users,
-            provisional=block.window_end_us > closed_us,
-            computed_at=at,
+            version=self.version,
+            window_start_s=block.window_start_us[rows] // _US_PER_S,
+            dims=CodedDims(block.dims.codes[rows], block.dims.values),
+            counters=tuple(c[rows] for c in block.counters()),
+            users=[block.users[i] for i in taken],
+            new_users=[block.new_users[i] for i in taken],
+            provisional=block.window_end_us[rows] > self.closed_us,
+            computed_at=self.computed_at,
         )
-        for block in rollups.blocks
-        if len(block)
-    ]
 
 
 def _row_maker() -> Callable[[str, str, Grain, datetime, tuple[str, ...], int, Any, bool, datetime], RollupRow]:

@@ -2,12 +2,12 @@
 
 A merchant with `--events` events (default 1M) in one local day, evening of that day: the hours so far are closed
 but the last one and the day are provisional. Two cycles, each `derive` -> `aggregate_day` ->
-`loop_tasks.write_day` (window fingerprints from the columns, `replace_window` of the windows that changed):
+`loop_tasks.write_day` (window fingerprints from the columns, `replace_window_columns` of the windows that changed):
 1. first cycle after start-up (nothing known: every window written);
 2. the next cycle, after `--new` more events arrived in the open hour (only changed windows written).
 In the same run, for the second cycle, what the loop did before it fingerprinted columns is timed as the
 baseline: every row of the day built as a `RollupRow` and grouped by window (before any fingerprint), against
-the fingerprints from the columns plus the rows of the changed windows; the ratio is printed. CPU seconds
+the fingerprints from the columns plus the columns of the changed windows; the ratio is printed. CPU seconds
 (time.process_time).
 
     .venv/bin/python -m bench.live_day
@@ -97,11 +97,11 @@ def main() -> None:
             baseline = clock() - t4
             t5 = clock()
             prints = windows.prints()
-            windows.rows([key for key, (_, provisional) in prints.items() if provisional])
+            windows.columns([key for key, (_, provisional) in prints.items() if provisional])
             columnar = clock() - t5
             print(
-                f"cycle 2: fingerprints from the columns + rows of the open windows {columnar:.2f} s; every row of "
-                f"the day as a RollupRow, grouped (the former path, before its fingerprints) {baseline:.2f} s; "
+                f"cycle 2: fingerprints from the columns + columns of the open windows {columnar:.2f} s; every row "
+                f"of the day as a RollupRow, grouped (the path before column fingerprints) {baseline:.2f} s; "
                 f"ratio {baseline / columnar:.1f}x"
             )
         finally:

@@ -38,6 +38,7 @@ from typing import Any
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from gnomon.rollups.buckets import BucketPolicy
+from gnomon.rollups.columns import RollupColumns
 from gnomon.rollups.cql_engine import CqlEngine, Item, utc
 from gnomon.rollups.dims import decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid
@@ -236,6 +237,12 @@ class CqlRollupStore:
             else:
                 self._engine.execute(self._delete_window, (*pk, window_start))
             self._engine.bump_data_versions([merchant_id])
+
+    def replace_window_columns(self, window_start: datetime, block: RollupColumns) -> None:
+        if type(block) is not RollupColumns:
+            raise RollupInvalid(f"block must be RollupColumns, got {type(block).__name__}")
+        rows = block.rows()  # validated; CQL writes row by row anyway
+        self.replace_window(block.merchant_id, block.cube, block.grain, window_start, block.version, rows)
 
     def _scope(
         self, merchant_id: str, cube: str, grain: Grain, start: datetime, end: datetime, version: int

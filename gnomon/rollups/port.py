@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from gnomon.rollups.columns import RollupColumns
 from gnomon.rollups.model import ALL_SKETCHES, Grain, RollupRow, WindowStamp
 
 
@@ -54,6 +55,13 @@ class RollupStore(Protocol):
         first, then the stale ones are deleted, so a concurrent reader may briefly see the new rows plus some of
         the rows being removed, never a window missing a row that stays. One writer per window at a time.
         """
+        ...
+
+    def replace_window_columns(self, window_start: datetime, block: RollupColumns) -> None:
+        """`replace_window` of the window at `window_start` of the block's merchant, cube, grain and version, with
+        the rows `block` holds (an empty block empties the window). Every row's `window_start_s` must be that
+        window's, else RollupInvalid. Same atomicity as `replace_window`; the SQLite adapter builds no object per
+        row (the aggregator writes its recomputed windows this way)."""
         ...
 
     def read(

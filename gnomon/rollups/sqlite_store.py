@@ -17,7 +17,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gnomon.rollups.columns import RollupColumns
 from gnomon.rollups.dims import CodedDims, decode_dims, encode_dims
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 from gnomon.rollups.model import (
@@ -43,6 +43,7 @@ from gnomon.rollups.model import (
     require_sketches,
     require_utc,
     require_version,
+    require_window_start,
     restore_row,
     truncate_ms,
 )
@@ -58,6 +59,8 @@ from gnomon.rollups.sqlite_packs import (
     sort_rows,
     unpack,
 )
+
+__all__ = ["ROLLUPS_FILE_NAME", "RollupColumns", "SqliteRollupStore"]
 
 ROLLUPS_FILE_NAME = "rollups.sqlite3"
 
@@ -90,29 +93,6 @@ def _read_sql(sketches: frozenset[str]) -> str:
 _READ = {chosen: _read_sql(chosen) for chosen in SKETCH_SELECTIONS}
 
 Window = tuple[str, str, str, int, int]  # (merchant_id, cube, grain, version, window_start seconds)
-
-
-@dataclass(frozen=True)
-class RollupColumns:
-    """Rows of one (merchant, cube, grain, version) as columns, for `SqliteRollupStore.write_columns`: row i has
-    window start `window_start_s[i]` (Unix seconds), `dims[i]`, counter `counters[j][i]` for the j-th counter
-    of `model.METRIC_FIELDS` (events .. key_events), sketches `users[i]` / `new_users[i]` and `provisional[i]`;
-    every row is stamped `computed_at`."""
-
-    merchant_id: str
-    cube: str
-    grain: Grain
-    version: int
-    window_start_s: npt.NDArray[np.int64]
-    dims: Sequence[tuple[str, ...]]
-    counters: tuple[npt.NDArray[np.int64], ...]
-    users: Sequence[bytes]
-    new_users: Sequence[bytes]
-    provisional: npt.NDArray[np.bool_]
-    computed_at: datetime
-
-    def __len__(self) -> int:
-        return len(self.dims)
 
 
 _N_COUNTERS = len(METRIC_FIELDS) - 2  # the fields before users, new_users
@@ -285,6 +265,19 @@ class SqliteRollupStore:
             conn.execute(_DELETE, window)
             _store(conn, packs, merge=False)
             bump_data_versions(conn, [merchant_id])
+
+    def replace_window_columns(self, window_start: datetime, block: RollupColumns) -> None:
+        packs = _column_packs(block)
+        window = (
+            block.merchant_id, block.cube, require_grain(block.grain).value, block.version,
+            to_s(require_window_start(window_start)),
+        )  # fmt: skip
+        if any(key != window for key, _ in packs):
+            raise RollupInvalid(f"every row of the block must lie in the window starting {window_start.isoformat()}")
+        with self._errors(), self._db.transaction() as conn:
+            conn.execute(_DELETE, window)
+            _store(conn, packs, merge=False)
+            bump_data_versions(conn, [block.merchant_id])
 
     def read(
         self,

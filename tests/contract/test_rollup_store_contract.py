@@ -243,6 +243,44 @@ def test_replace_window_rejects_rows_of_another_window(store: RollupStore) -> No
     assert store.read(m, "page", H, T0, T0 + timedelta(hours=2), 1) == []
 
 
+def test_replace_window_columns_equals_replace_window_with_the_same_rows(store: RollupStore) -> None:
+    import numpy as np
+
+    from gnomon.rollups.dims import CodedDims
+
+    m, n = _mid(), _mid()
+    w1, w2 = T0, T0 + timedelta(hours=1)
+    for merchant in (m, n):
+        store.write([row(merchant, w, (d,), cube="page") for w in (w1, w2) for d in ("/a", "/b", "/c")])
+    replacement = [
+        row(m, w1, ("/a",), cube="page", events=9, provisional=True),
+        row(m, w1, ("/d",), cube="page", users=sketch_of(f"u{j}" for j in range(700))),
+    ]
+    store.replace_window(m, "page", H, w1, 1, replacement)
+    (block,) = _columns([row(n, r.key.window_start, r.key.dims, cube="page", events=r.metrics.events,
+                             users=r.metrics.users, provisional=r.provisional) for r in replacement])  # fmt: skip
+    store.replace_window_columns(w1, replace(block, dims=CodedDims(np.asarray([1, 0]), [("/d",), ("/a",)])))
+    span = (w1, w2 + timedelta(hours=1), 1)
+    assert [replace(r, key=replace(r.key, merchant_id=m)) for r in store.read(n, "page", H, *span)] == store.read(
+        m, "page", H, *span
+    )
+    assert store.windows(n, "page", H, *span) == [w1, w2]
+    store.replace_window_columns(w1, replace(block, window_start_s=block.window_start_s[:0], dims=[], users=[],
+                                             new_users=[], counters=tuple(c[:0] for c in block.counters),
+                                             provisional=block.provisional[:0]))  # fmt: skip
+    assert store.windows(n, "page", H, *span) == [w2]
+
+
+def test_replace_window_columns_rejects_rows_of_another_window(store: RollupStore) -> None:
+    m = _mid()
+    (block,) = _columns([row(m, T0, ("/a",), cube="page"), row(m, T0 + timedelta(hours=1), ("/b",), cube="page")])
+    with pytest.raises(RollupInvalid):
+        store.replace_window_columns(T0, block)
+    with pytest.raises(RollupInvalid):
+        store.replace_window_columns(T0, replace(block, merchant_id=""))
+    assert store.read(m, "page", H, T0, T0 + timedelta(hours=2), 1) == []
+
+
 # -- ranges, buckets, time zones ----------------------------------------------------------------------------------
 
 

@@ -121,7 +121,7 @@ def make_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         if control.get_merchant("shop-a") is None:
             control.create_merchant("shop-a", "Asia/Kolkata", "EUR", "shop-a")
         events = Recording(SqliteEventStore(tmp_path / "events.sqlite3"), journal, {"upsert", "put_marks"})
-        rollups = Recording(SqliteRollupStore(tmp_path / "rollups.sqlite3"), journal, {"replace_window"})
+        rollups = Recording(SqliteRollupStore(tmp_path / "rollups.sqlite3"), journal, {"replace_window_columns"})
         versions = SqliteVersionRegistry(tmp_path / "rollups.sqlite3")
         consumer = FakeConsumer([record(i + 1, p) for i, p in enumerate(payloads)], journal)
         telemetry = setup_telemetry(TelemetrySettings(exporter=Exporter.MEMORY))
@@ -156,20 +156,20 @@ def test_every_cycle_commits_only_after_its_store_writes(make_loop: Any) -> None
     assert len(cycles) == 4 and cycles[-1] == ""
     for entries in cycles[:-1]:
         names = entries.strip("|").split("|")
-        assert names[0] == "upsert" and "replace_window" in names and names[-1] == "put_marks", names
+        assert names[0] == "upsert" and "replace_window_columns" in names and names[-1] == "put_marks", names
     assert len(loop.consumer.committed) == 6
 
 
 def test_a_failing_write_is_retried_and_the_commit_waits_for_it(make_loop: Any) -> None:
     loop = make_loop(traffic_payloads(2))
-    loop.rollups.fail["replace_window"] = 3
+    loop.rollups.fail["replace_window_columns"] = 3
     result = loop.aggregator.cycle()
     assert result.committed
     journal = list(loop.journal)
-    assert journal.count("fail:replace_window") == 3
+    assert journal.count("fail:replace_window_columns") == 3
     assert journal[-1] == "commit:2" and journal.count("commit:2") == 1
     last_failure = max(i for i, name in enumerate(journal) if name.startswith("fail"))
-    assert "replace_window" in journal[last_failure:]
+    assert "replace_window_columns" in journal[last_failure:]
     rows = loop.aggregator.deps.events.load_day("shop-a", date(2026, 6, 1))
     assert len(rows) == 10  # the retried upsert stored each event once
 
@@ -214,7 +214,7 @@ def test_unchanged_windows_are_not_rewritten_and_closes_are_counted(make_loop: A
     payloads = traffic_payloads(3)
     loop = make_loop(payloads[:2])
     loop.aggregator.cycle()
-    first = loop.journal.count("replace_window")
+    first = loop.journal.count("replace_window_columns")
     assert first >= 2 * len(DEFAULT_CUBES)  # every window of the day written once (HOUR + DAY of each cube)
     loop.consumer.records.append(
         record(3, logged("shop-a", [event("late", T + timedelta(hours=5))], T + timedelta(hours=5)))
