@@ -11,9 +11,10 @@ A window (merchant, cube, grain, version, window_start) is one row of table `rol
   `computed_max_ms`.
 Why: a merchant-day has ~300k rows (hours x page paths x devices); SQLite costs ~3.5 µs per inserted row
 (binding + B-tree), a pack costs that once per window (~350 per day) plus the bytes. The price is that a read
-filtered by dims decodes every selected window's dims line list (split + binary search), not a key seek.
+filtered by dims fetches every window of its range whole and searches its dims lines (`positions`), instead of
+seeking one key per wanted row.
 
-Pure functions and data: no SQL here. Raises nothing for valid input; `Pack.of_values` trusts its caller.
+Pure functions and data: no SQL, no validation (the store validates what it packs).
 """
 
 from __future__ import annotations
