@@ -38,7 +38,7 @@ Performance: events are factorized once (integer codes per column), sorted once 
 cube/grain is a handful of numpy passes (bincount over dense integer keys); unique users go through the
 vectorized HLL builder (`aggregator.hll`) when it is importable (`_sketches_for_groups` is the single switch).
 `aggregate_day` returns columns (`aggregator.rows.DayRollups`); `compute_day` materializes `RollupRow`s from them
-(`DayRollups.rows`), `DayRollups.columns` gives column blocks for the SQLite store's `write_columns`.
+(`DayRollups.rows`), `DayRollups.columns` gives column blocks (`gnomon.rollups.columns.RollupColumns`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A day's rollups as columns (`DayRollups`, built by `aggregator.compute.aggregate_day`) and their
-materialization: `RollupRow` objects for any RollupStore, or `RollupColumns` blocks for the SQLite adapter's
-columnar `write_columns` (no object per row); `Encoded` maps a cube's dimension codes to the rows' label tuples.
+materialization: `RollupRow` objects, or `RollupColumns` blocks (no object per row) per cube and grain for the
+SQLite adapter's `write_columns` and per window for `RollupStore.replace_window_columns`; `Encoded` maps a cube's
+dimension codes to the rows' label tuples.
 
 Both give the same rows: stamped with processing `version` and `computed_at` (truncated to ms), `provisional`
 when the window ends after `closed_before`. Pure; raises RollupInvalid for an invalid version or naive datetimes.

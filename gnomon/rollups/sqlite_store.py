@@ -7,9 +7,10 @@ rows has no pack, so `windows()` and `window_stamps()` read the packs' key and s
 Writes: `write` / `write_columns` overwrite rows by key: for each window they touch, the window's pack is read,
 overwritten row by row and stored again, all in ONE SQLite transaction (BEGIN IMMEDIATE: no other writer, in
 this process or another, runs between the read and the store, so this is not a read-modify-write race).
-`replace_window` stores the window's new pack (or deletes it) in one transaction. Readers see the old or the
-new window, never a mix. Reads filtered by dims read the selected windows' packs and keep the wanted rows
-(binary search in the sorted dims); sketch columns not asked for are not read.
+`replace_window` / `replace_window_columns` store the window's new pack (or delete it) in one transaction.
+Readers see the old or the new window, never a mix. Reads filtered by dims fetch every pack of the range and keep
+the wanted rows (a search of the pack's dims lines, `sqlite_packs.positions`); sketch columns not asked for are
+not read.
 """
 
 from __future__ import annotations
@@ -95,7 +96,6 @@ _READ = {chosen: _read_sql(chosen) for chosen in SKETCH_SELECTIONS}
 Window = tuple[str, str, str, int, int]  # (merchant_id, cube, grain, version, window_start seconds)
 
 
-_N_COUNTERS = len(METRIC_FIELDS) - 2  # the fields before users, new_users
 _MIN_S, _MAX_S = to_s(datetime.min.replace(tzinfo=UTC)), to_s(datetime.max.replace(tzinfo=UTC, microsecond=0))
 
 
@@ -121,8 +121,8 @@ def _column_packs(block: RollupColumns) -> list[tuple[Window, Pack]]:
     at_ms = to_ms(truncate_ms(require_utc(block.computed_at, "computed_at")))
     n = len(block.dims)
     starts = _int_column(block.window_start_s, "window_start_s", n, _MIN_S, _MAX_S)
-    if len(block.counters) != _N_COUNTERS:
-        raise RollupInvalid(f"counters must hold {_N_COUNTERS} columns, got {len(block.counters)}")
+    if len(block.counters) != N_COUNTERS:
+        raise RollupInvalid(f"counters must hold {N_COUNTERS} columns, got {len(block.counters)}")
     counters = [
         _int_column(c, name, n, INT64_MIN, INT64_MAX) for c, name in zip(block.counters, METRIC_FIELDS, strict=False)
     ]
