@@ -358,12 +358,11 @@ def native_hll_images() -> Any | None:
         return None
 
 
-def _build_native(
-    native: Any, group_codes: npt.ArrayLike, items: Coupons, n_groups: int, lg_k: int, tgt_type: HllType
-) -> list[bytes] | None:
-    """`build_sketches` by the extension, or None when the arguments are not plain arrays (or `items.values` is
-    not strictly ascending and nonzero): `build_sketches_numpy` then handles them exactly as before. Checks the
-    arguments as `build_sketches_numpy` does, in the same order; the extension checks the group and item codes."""
+def _checked(
+    group_codes: npt.ArrayLike, items: Coupons, n_groups: int, lg_k: int, tgt_type: HllType
+) -> tuple[npt.NDArray[Any], HllType]:
+    """(group codes as an array, target type) after the checks both builders make first, in this order; raises
+    ValueError as `build_sketches` documents (the group codes' range is checked by each builder)."""
     _check_lg_k(lg_k)
     tgt = HllType(tgt_type)
     groups = np.asarray(group_codes)
@@ -373,6 +372,16 @@ def _build_native(
         raise ValueError(f"{groups.size} group codes for {items.codes.size} items")
     if n_groups < 0:
         raise ValueError(f"n_groups must be >= 0, got {n_groups}")
+    return groups, tgt
+
+
+def _build_native(
+    native: Any, group_codes: npt.ArrayLike, items: Coupons, n_groups: int, lg_k: int, tgt_type: HllType
+) -> list[bytes] | None:
+    """`build_sketches` by the extension, or None when the arguments are not plain arrays (or `items.values` is
+    not strictly ascending and nonzero): `build_sketches_numpy` then handles them exactly as before. Checks the
+    arguments as `build_sketches_numpy` does, in the same order; the extension checks the group and item codes."""
+    groups, tgt = _checked(group_codes, items, n_groups, lg_k, tgt_type)
     codes, values = np.asarray(items.codes), np.asarray(items.values)
     plain = (
         isinstance(lg_k, int | np.integer)
@@ -415,15 +424,7 @@ def build_sketches_numpy(
     most ~40 MB for dense registers (dense groups are processed in chunks). Feeding fewer rows (e.g. the distinct
     (group, item) rows in arrival order when the caller has them) gives identical images, faster.
     """
-    _check_lg_k(lg_k)
-    tgt = HllType(tgt_type)
-    groups = np.asarray(group_codes)
-    if groups.ndim != 1 or not (np.issubdtype(groups.dtype, np.integer) or groups.size == 0):
-        raise ValueError("group_codes must be a 1-d integer array")
-    if groups.size != items.codes.size:
-        raise ValueError(f"{groups.size} group codes for {items.codes.size} items")
-    if n_groups < 0:
-        raise ValueError(f"n_groups must be >= 0, got {n_groups}")
+    groups, tgt = _checked(group_codes, items, n_groups, lg_k, tgt_type)
     if groups.size and (int(groups.min()) < 0 or int(groups.max()) >= n_groups):
         raise ValueError(f"group codes must be in 0..{n_groups - 1}")
     out = [empty_image(lg_k, tgt)] * n_groups

@@ -14,7 +14,8 @@ Why: a merchant-day has ~300k rows (hours x page paths x devices); SQLite costs 
 filtered by dims fetches every window of its range whole and searches its dims lines (`positions`), instead of
 seeking one key per wanted row.
 
-Pure functions and data: no SQL, no validation (the store validates what it packs).
+Pure functions and data (plus the one statement that stores a pack): no I/O, no validation (the store
+validates what it packs).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ PACK_COLUMNS: Final = (
     "n, provisional, computed_min_ms, computed_max_ms, dims, counters, flags, computed_at,"
     " users_ends, users, new_users_ends, new_users"
 )
+
+STORE_PACK: Final = (
+    "INSERT OR REPLACE INTO rollup_packs (merchant_id, cube, grain, version, window_start, "  # noqa: S608
+    f"{PACK_COLUMNS}) VALUES ({', '.join('?' * 17)})"
+)
+"""Stores one window's pack: the window key (merchant, cube, grain, version, window_start s), then `values()`."""
 
 RowValues = tuple[tuple[int, ...], bytes, bytes, int, int]
 """One row of a pack outside its columns: (the 8 counters, users, new_users, provisional 0/1, computed_at_ms)."""

@@ -52,6 +52,7 @@ from gnomon.rollups.sqlite_db import bump_data_versions, ceil_s, from_ms, from_s
 from gnomon.rollups.sqlite_packs import (
     N_COUNTERS,
     PACK_COLUMNS,
+    STORE_PACK,
     Pack,
     RowValues,
     packs_of_sorted,
@@ -66,10 +67,8 @@ __all__ = ["ROLLUPS_FILE_NAME", "RollupColumns", "SqliteRollupStore"]
 ROLLUPS_FILE_NAME = "rollups.sqlite3"
 
 # Statements are assembled from the constant column lists here only (never from input): S608 does not apply.
-_KEY = "merchant_id, cube, grain, version, window_start"
 _SCOPE = "merchant_id = ? AND cube = ? AND grain = ? AND version = ?"
 _RANGE = f"{_SCOPE} AND window_start >= ? AND window_start < ?"
-_STORE = f"INSERT OR REPLACE INTO rollup_packs ({_KEY}, {PACK_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
 _LOAD = f"SELECT {PACK_COLUMNS} FROM rollup_packs WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _DELETE = f"DELETE FROM rollup_packs WHERE {_SCOPE} AND window_start = ?"  # noqa: S608
 _WINDOWS = f"SELECT window_start FROM rollup_packs WHERE {_RANGE} ORDER BY window_start"  # noqa: S608
@@ -207,7 +206,7 @@ def _store(conn: sqlite3.Connection, packs: Sequence[tuple[Window, Pack]], *, me
         found = conn.execute(_LOAD, window).fetchone() if merge else None
         pack = new if found is None else unpack(found).merged(new)
         params.append((*window, *pack.values()))
-    conn.executemany(_STORE, params)
+    conn.executemany(STORE_PACK, params)
 
 
 class SqliteRollupStore:

@@ -14,7 +14,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from gnomon.rollups.sqlite_packs import PACK_COLUMNS, Pack, RowValues
+from gnomon.rollups.sqlite_packs import STORE_PACK, Pack, RowValues
 
 _KEY = "merchant_id, cube, grain, version, window_start"
 _OLD_ROWS = (
@@ -22,7 +22,6 @@ _OLD_ROWS = (
     " revenue_micros, key_events, users, new_users, provisional, computed_at_ms"
     f" FROM rollups ORDER BY {_KEY}, dims"
 )
-_STORE = f"INSERT OR REPLACE INTO rollup_packs ({_KEY}, {PACK_COLUMNS}) VALUES ({', '.join('?' * 17)})"  # noqa: S608
 
 
 def upgrade(conn: sqlite3.Connection, found: int) -> None:
@@ -34,7 +33,7 @@ def upgrade(conn: sqlite3.Connection, found: int) -> None:
 def _packs_from_rows(conn: sqlite3.Connection) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "rollups" in tables:
-        conn.executemany(_STORE, _packs(conn.execute(_OLD_ROWS)))
+        conn.executemany(STORE_PACK, _packs(conn.execute(_OLD_ROWS)))
         conn.execute("DROP TABLE rollups")
     if "rollup_windows" in tables:
         conn.execute("DROP TABLE rollup_windows")
