@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from functools import cached_property
 from itertools import pairwise
@@ -64,6 +64,20 @@ class CubeBlock:
 
     def __len__(self) -> int:
         return len(self.dims)
+
+    def take(self, rows: npt.NDArray[np.intp]) -> CubeBlock:
+        """The rows at positions `rows`, in that order."""
+        taken = rows.tolist()
+        arrays = {
+            f.name: getattr(self, f.name)[rows] for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)
+        }
+        return replace(
+            self,
+            **arrays,
+            dims=CodedDims(self.dims.codes[rows], self.dims.values),
+            users=[self.users[i] for i in taken],
+            new_users=[self.new_users[i] for i in taken],
+        )
 
     def counters(self) -> tuple[I64, ...]:
         """The counter columns in `Metrics` field order."""
@@ -183,20 +197,14 @@ def build_rows(
     out: list[RollupRow] = []
     starts: dict[int, datetime] = {}
     with _gc_paused():  # millions of acyclic objects: generational GC passes would dominate
-        for block in rollups.blocks:
-            picked = _picked_rows(block, windows)
+        for whole in rollups.blocks:
+            picked = _picked_rows(whole, windows)
             if picked is not None and not picked.size:
                 continue
+            block = whole if picked is None else whole.take(picked)
             window_start_us, window_end_us = block.window_start_us, block.window_end_us
-            dims_codes, users, new_users = block.dims.codes, block.users, block.new_users
-            counters = block.counters()
-            if picked is not None:
-                at_rows = picked.tolist()
-                window_start_us, window_end_us = window_start_us[picked], window_end_us[picked]
-                dims_codes = dims_codes[picked]
-                users, new_users = [users[i] for i in at_rows], [new_users[i] for i in at_rows]
-                counters = tuple(c[picked] for c in counters)
-            dims = [block.dims.values[c] for c in dims_codes.tolist()]
+            users, new_users, counters = block.users, block.new_users, block.counters()
+            dims = [block.dims.values[c] for c in block.dims.codes.tolist()]
             window_starts = []
             for us in window_start_us.tolist():
                 start = starts.get(us)
@@ -252,9 +260,8 @@ def window_columns(
         at = block.window_start_us[picked] // _US_PER_S
         cuts = [0, *(np.flatnonzero(at[1:] != at[:-1]) + 1).tolist(), picked.size]
         for a, b in pairwise(cuts):
-            out[(block.cube.name, block.grain.value, int(at[a]))] = stamp.columns(
-                rollups.merchant_id, block, picked[a:b]
-            )
+            key = (block.cube.name, block.grain.value, int(at[a]))
+            out[key] = stamp.columns(rollups.merchant_id, block.take(picked[a:b]))
     return out
 
 
@@ -272,34 +279,19 @@ class _Stamp:
         at = truncate_ms(require_utc(computed_at, "computed_at"))
         return cls(version, at, to_us(require_utc(closed_before, "closed_before")))
 
-    def columns(self, merchant_id: str, block: CubeBlock, rows: npt.NDArray[np.intp] | None = None) -> RollupColumns:
-        """The block's rows (all, or those at positions `rows`) as RollupColumns."""
-        if rows is None:
-            return RollupColumns(
-                merchant_id=merchant_id,
-                cube=block.cube.name,
-                grain=block.grain,
-                version=self.version,
-                window_start_s=block.window_start_us // _US_PER_S,
-                dims=block.dims,
-                counters=block.counters(),
-                users=block.users,
-                new_users=block.new_users,
-                provisional=block.window_end_us > self.closed_us,
-                computed_at=self.computed_at,
-            )
-        taken = rows.tolist()
+    def columns(self, merchant_id: str, block: CubeBlock) -> RollupColumns:
+        """The block's rows as RollupColumns."""
         return RollupColumns(
             merchant_id=merchant_id,
             cube=block.cube.name,
             grain=block.grain,
             version=self.version,
-            window_start_s=block.window_start_us[rows] // _US_PER_S,
-            dims=CodedDims(block.dims.codes[rows], block.dims.values),
-            counters=tuple(c[rows] for c in block.counters()),
-            users=[block.users[i] for i in taken],
-            new_users=[block.new_users[i] for i in taken],
-            provisional=block.window_end_us[rows] > self.closed_us,
+            window_start_s=block.window_start_us // _US_PER_S,
+            dims=block.dims,
+            counters=block.counters(),
+            users=block.users,
+            new_users=block.new_users,
+            provisional=block.window_end_us > self.closed_us,
             computed_at=self.computed_at,
         )
 

@@ -62,9 +62,6 @@ class Pack:
     users: Sequence[bytes]
     new_users: Sequence[bytes]
 
-    def __len__(self) -> int:
-        return len(self.dims)
-
     def values(self) -> PackValues:
         """The `PACK_COLUMNS` values of this pack (n >= 1)."""
         return (
