@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from gnomon.engines import manager
 from gnomon.engines.layout import EngineLayout
+from gnomon.eventlog.pulsar_admin import PulsarAdmin
 from gnomon.settings import CommonSettings
 
 # Property tests check contracts, not speed: a CPU stall on a loaded CI machine must not fail an example
@@ -40,6 +42,18 @@ class RealEngines:
 def gnomon_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the `gnomon` CLI as a user would; output captured as text."""
     return subprocess.run([*GNOMON, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def delete_pulsar_namespace(admin: PulsarAdmin, namespace: str) -> None:
+    """Delete an emptied test ``namespace``. The broker may hold the namespace's system topic (__change_events,
+    topic policies) for a moment after the last topic is gone and answer 409 "non empty": retried for 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = admin.request("DELETE", f"/admin/v2/namespaces/{namespace}")
+        if status != 409 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status in (200, 204), body
 
 
 @pytest.fixture(scope="session")

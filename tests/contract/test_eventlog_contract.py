@@ -35,7 +35,7 @@ from gnomon.eventlog import (
 from gnomon.eventlog.embedded import EmbeddedEventLog
 from gnomon.eventlog.pulsar_admin import PulsarAdmin
 from gnomon.eventlog.pulsar_log import PulsarEventLog
-from tests.conftest import RealEngines
+from tests.conftest import RealEngines, delete_pulsar_namespace
 
 PARTITIONS = 4
 POLL_TIMEOUT_S = 30.0  # the longest a test waits for records that must arrive
@@ -418,15 +418,7 @@ def test_pulsar_creates_partitioned_topics_and_turns_deduplication_on(real_engin
     finally:
         for stream in Stream:
             admin.delete_partitioned_topic(f"{namespace}/{stream.value}")
-        # The broker may still hold the namespace's system topic (__change_events, topic policies) for a moment
-        # after the last topic is gone and then answers 409 "Cannot delete non empty namespace": retry briefly.
-        deadline = time.monotonic() + 30
-        while True:
-            status, body = admin.request("DELETE", f"/admin/v2/namespaces/{namespace}")
-            if status != 409 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert status in (200, 204), body
+        delete_pulsar_namespace(admin, namespace)
 
 
 @pytest.mark.engines

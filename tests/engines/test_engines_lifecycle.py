@@ -14,7 +14,9 @@ import pytest
 from cassandra.cluster import Cluster
 
 from gnomon.engines import processes, specs
-from tests.conftest import RealEngines, gnomon_cli
+from gnomon.engines.pulsar_admin import ensure_namespace
+from gnomon.eventlog.pulsar_admin import PulsarAdmin
+from tests.conftest import RealEngines, delete_pulsar_namespace, gnomon_cli
 
 pytestmark = [pytest.mark.engines, pytest.mark.lifecycle]
 
@@ -37,9 +39,14 @@ def test_up_twice_kill_and_recover_then_down(real_engines: RealEngines) -> None:
     assert second.stdout.count("already up (no-op)") == 2, second.stdout
     assert gnomon_cli("engines", "status").returncode == 0
 
-    # Data that must survive kill -9: retained Pulsar messages and a Cassandra table.
+    # Data that must survive kill -9: retained Pulsar messages and a Cassandra table. The topic lives in a namespace
+    # of its own: after a restart, the first lookup in a namespace bundle makes the broker load every topic of that
+    # bundle (each with ledger recovery after kill -9), and at the end of the suite Gnomon's namespace holds all the
+    # suite's topics, which once outlasted even a 180 s operation timeout in CI.
     settings = real_engines.settings
-    topic = f"persistent://{settings.pulsar.namespace}/lifecycle-{uuid.uuid4().hex[:8]}"
+    namespace = f"{settings.pulsar.tenant}/lifecycle-{uuid.uuid4().hex[:8]}"
+    ensure_namespace(settings.pulsar.admin_url, settings.pulsar.tenant, namespace)  # infinite retention: no reader
+    topic = f"persistent://{namespace}/kept"
     client = pulsar.Client(settings.pulsar.service_url)
     producer = client.create_producer(topic, batching_enabled=False)
     written = [f"m{i}".encode() for i in range(100)]
@@ -62,16 +69,17 @@ def test_up_twice_kill_and_recover_then_down(real_engines: RealEngines) -> None:
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"{engine}: started" in again.stdout, again.stdout
 
-    # After a restart, the first lookup in a namespace bundle makes the broker load EVERY topic of that bundle
-    # (each with ledger recovery after kill -9); at the end of the suite the namespace holds all the suite's
-    # topics, so this lookup can take longer than the client's default 30 s operation timeout.
-    client = pulsar.Client(settings.pulsar.service_url, operation_timeout_seconds=180)
+    client = pulsar.Client(settings.pulsar.service_url, operation_timeout_seconds=120)
     reader = client.create_reader(topic, pulsar.MessageId.earliest)
     read = []
     while reader.has_message_available():
         read.append(reader.read_next(timeout_millis=10_000).data())
     client.close()
     assert read == written
+    admin = PulsarAdmin(settings.pulsar.admin_url, timeout_s=60)
+    deleted, body = admin.request("DELETE", f"/admin/v2/persistent/{namespace}/kept")
+    assert deleted in (200, 204), body
+    delete_pulsar_namespace(admin, namespace)
 
     cluster = Cluster([settings.cql.contact_points[0]], port=settings.cql.port)
     session = cluster.connect()
