@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aggregator.hll as hll
+import aggregator.hll_numpy as hll_numpy
 from aggregator._murmur3 import murmur3_x64_128_int64
 from aggregator.hll import (
     DEFAULT_LG_K,
@@ -171,7 +172,7 @@ def test_promotion_hip_table_matches_the_library_for_every_lg_k() -> None:
         lib.update(int(distinct[threshold - 1]))
         image = bytes(lib.serialize_compact())
         assert image[7] & 3 == 2, "promoted at T"
-        assert struct.unpack_from("<d", image, 8)[0] == hll._HIP_AT_PROMOTION[lg_k]
+        assert struct.unpack_from("<d", image, 8)[0] == hll_numpy._HIP_AT_PROMOTION[lg_k]
 
 
 @functools.cache
@@ -212,7 +213,7 @@ def test_large_lg_k_dense_groups(builder: Builder, lg_k: int) -> None:
 
 
 def test_groups_spanning_several_register_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hll, "_REGISTER_BUDGET", 1 << 13)  # 2 groups per chunk at lg_k 12 (NumPy's chunks)
+    monkeypatch.setattr(hll_numpy, "_REGISTER_BUDGET", 1 << 13)  # 2 groups per chunk at lg_k 12 (NumPy's chunks)
     rng = np.random.default_rng(7)
     ids = random_ids(rng, 30_000, 40_000)
     groups = rng.integers(0, 9, ids.size)
@@ -256,8 +257,8 @@ def test_fallback_without_packed_keys_gives_the_same_pairs() -> None:
     g = rng.integers(0, 50, 20_000).astype(np.int64)
     c = rng.integers(0, 3000, 20_000).astype(np.int64)
     for threshold in (25, 385):
-        counts, codes = hll._distinct_pairs(g, c, 50, 3000, threshold)
-        counts2, codes2 = hll._distinct_pairs_lexsort(g, c, 50, threshold)
+        counts, codes = hll_numpy._distinct_pairs(g, c, 50, 3000, threshold)
+        counts2, codes2 = hll_numpy._distinct_pairs_lexsort(g, c, 50, threshold)
         assert counts.tolist() == counts2.tolist() and codes.tolist() == codes2.tolist()
 
 
@@ -266,7 +267,7 @@ def test_sequential_sums_add_left_to_right_like_a_loop() -> None:
     lengths = rng.integers(0, 300, 200)
     lengths[:3] = [0, 1, 5000]
     values = rng.random(int(lengths.sum())) * 10.0 ** rng.integers(-3, 6, int(lengths.sum()))
-    got = hll._sequential_sums(0.1, values, lengths)
+    got = hll_numpy._sequential_sums(0.1, values, lengths)
     i = 0
     for n, total in zip(lengths.tolist(), got.tolist(), strict=True):
         expected = 0.1

@@ -1,5 +1,5 @@
 //! The aggregator's HLL sketches: `Scratch::build` is aggregator/hll.py's `build_sketches` (one compact Apache
-//! DataSketches HLL image per group), byte for byte what its NumPy implementation (`build_sketches_numpy`, the
+//! DataSketches HLL image per group), byte for byte what its NumPy implementation (aggregator/hll_numpy.py, the
 //! reference) writes. aggregator/hll.py documents the format and the modes; per group, its items taken in
 //! arrival order:
 //! - no (non-ignored) items: the library's 8-byte empty image;
@@ -17,7 +17,7 @@
 //! its distinct coupons with a small open-addressing set up to the T-th, after which only the registers are
 //! updated (a repeated coupon never raises a register, so it needs no set).
 //!
-//! `codes` and `values` are the factorized items of aggregator/hll.py's `Coupons`: the distinct coupons are
+//! `codes` and `values` are the factorized items of aggregator/hll_format.py's `Coupons`: the distinct coupons are
 //! the distinct codes because `values` must be strictly ascending and nonzero (the `Coupons` contract); `build`
 //! answers `None` for other values, and the caller runs the NumPy implementation.
 //!
@@ -46,7 +46,7 @@ const LIST_MAX: usize = 1 << LG_LIST_ARR;
 const LG_INIT_SET_ARR: u32 = 5;
 const AUX_TOKEN: u8 = 15; // HLL_4 nibble meaning "value - cur_min >= 15, see the aux pairs"
 
-/// The library's HIP estimate when the sketch becomes an HLL, per lg_k from 4 (aggregator/hll.py
+/// The library's HIP estimate when the sketch becomes an HLL, per lg_k from 4 (aggregator/hll_numpy.py
 /// `_HIP_AT_PROMOTION`, measured from datasketches 5.2; the hex floats are in the comments).
 const HIP_AT_PROMOTION: [f64; 18] = [
     f64::from_bits(0x4020_0000_04aa_aaad), // 4: 0x1.0000004aaaaadp+3
@@ -250,7 +250,7 @@ fn reserve(out: &mut Vec<u8>, additional: usize) -> Result<(), Problem> {
 }
 
 /// The library's hash-table size (lg) after inserting `count` entries into a table of initial size 2^lg_min:
-/// it doubles whenever it is more than 3/4 full (aggregator/hll.py `_lg_table_size`).
+/// it doubles whenever it is more than 3/4 full (aggregator/hll_numpy.py `_lg_table_size`).
 fn lg_table_size(count: usize, lg_min: u32) -> u8 {
     let mut lg = lg_min;
     while lg < 40 && 4 * count as u64 > 3 << lg {
@@ -259,7 +259,7 @@ fn lg_table_size(count: usize, lg_min: u32) -> u8 {
     lg as u8
 }
 
-/// The library's initial HLL_4 aux table size (lg) for lg_k (aggregator/hll.py `_lg_aux_init`).
+/// The library's initial HLL_4 aux table size (lg) for lg_k (aggregator/hll_numpy.py `_lg_aux_init`).
 fn lg_aux_init(lg_k: u32) -> u32 {
     const SMALL: [u32; 10] = [2, 2, 2, 3, 3, 3, 4, 4, 5, 5];
     if lg_k < 14 { SMALL.get(lg_k as usize - 4).copied().unwrap_or(2) } else { lg_k - 8 }
