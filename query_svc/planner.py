@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -37,13 +37,11 @@ MAX_PUSHDOWN_VALUES: Final = 1_000
 
 @dataclass(frozen=True)
 class Segment:
-    """Read rows of `grain` whose window starts in [start, end). DAY segments also list every window start
-    they can hold (one per local day), so a reader can tell which windows it has not seen without asking."""
+    """Read rows of `grain` whose window starts in [start, end)."""
 
     grain: Grain
     start: datetime
     end: datetime
-    window_starts: tuple[datetime, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -120,20 +118,10 @@ def segments(start: datetime, end: datetime, zone: ZoneInfo, *, hourly: bool) ->
     out: list[Segment] = []
     if start < first:
         out.append(Segment(Grain.HOUR, start, first))
-    out.append(Segment(Grain.DAY, first, last, _day_starts(first, last, zone)))
+    out.append(Segment(Grain.DAY, first, last))
     if last < end:
         out.append(Segment(Grain.HOUR, last, end))
     return out
-
-
-def _day_starts(first: datetime, last: datetime, zone: ZoneInfo) -> tuple[datetime, ...]:
-    """The UTC starts of the local days in [first, last) (both local midnights)."""
-    day = first.astimezone(zone).date()
-    out: list[datetime] = []
-    while (start := day_window(day, zone)[0]) < last:
-        out.append(start)
-        day += timedelta(days=1)
-    return tuple(out)
 
 
 def is_hourly(dimensions: Sequence[str]) -> bool:

@@ -7,8 +7,8 @@ each span is one `RollupStore.read` of that version. A window belongs to the ver
 The rows come back as one `RowBatch`: window starts and dimension tuples factorized into small code arrays,
 the eight counters as one (8, n) int64 matrix, the two sketch columns as `Sketches`. This is the only
 per-row Python pass of a report; everything after it works on arrays. With a `WindowCache`, closed windows
-already decoded are reused after a validating probe read, and only new, open or changed windows are read
-(see `query_svc.window_cache` for why that is never stale).
+already decoded are reused after one `window_stamps` read of the range validates them, and only new, open or
+changed windows are read (see `query_svc.window_cache` for why that is never stale).
 
 Blocking (the store and registry block); raises RollupUnavailable / RollupInvalid from them and
 DeadlineExceeded (via `Deadline.check`) between reads.
@@ -16,7 +16,6 @@ DeadlineExceeded (via `Deadline.check`) between reads.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +35,6 @@ I64 = npt.NDArray[np.int64]
 IntP = npt.NDArray[np.intp]
 
 COUNTER_INDEX: Final = {name: i for i, name in enumerate(COUNTER_FIELDS)}
-MAX_PROBES: Final = 8
 SMALL_PARTS: Final = 16  # Sketches joins its parts into one list when they hold fewer rows than this on average
 _COUNTERS = attrgetter(*COUNTER_FIELDS)
 
@@ -192,7 +190,7 @@ def _counters(metrics: Sequence[Metrics]) -> I64:
 
 
 def window_rows(
-    rows: Sequence[RollupRow], index: DimsIndex, tokens: Mapping[datetime, Hashable | None] | None = None
+    rows: Sequence[RollupRow], index: DimsIndex, tokens: Mapping[datetime, Hashable | None]
 ) -> list[WindowRows]:
     """`rows` (ordered by window, as the store returns them) cut into windows, dims coded in `index`, each
     stamped with its change token from `tokens` (read before `rows`; no token: None)."""
@@ -213,10 +211,8 @@ def window_rows(
                 counters=_counters(metrics),
                 users=[m.users for m in metrics],
                 new_users=[m.new_users for m in metrics],
-                probe=part[0].key.dims,
-                computed_at=part[0].computed_at,
                 provisional=any(r.provisional for r in part),
-                stamp=tokens.get(start) if tokens else None,
+                stamp=tokens.get(start),
             )
         )
         i = j
@@ -235,13 +231,12 @@ class RollupReader:
     """Reads a plan's segments of one cube at the active versions. Thread-safe if the store and registry are.
 
     With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
-    re-read with their sketches. How a cached window is validated depends on the cube's size:
-    - `small_cubes` (a few rows per window, e.g. `total`): one `window_stamps` read of the range (a change
-      token per window, no values); a cached window is valid when its token equals the one read before it was
-      fetched;
-    - other cubes: the window list plus one read of a few probe rows (see `query_svc.window_cache`).
-    Reads pinned to dimension values (`dims`) always go to the store. Reads that go to the store fetch only the
-    `sketches` asked for (see `RollupStore.read`); windows kept in the cache always hold both.
+    re-read with their sketches. Each version span is validated by one `window_stamps` read of its range (a
+    change token per window, no values): a cached window is valid when its token equals the one read before it
+    was fetched. Reads pinned to dimension values (`dims`) always go to the store, and so do reads of
+    `small_cubes` (a few rows per window, e.g. `total`) without sketches, which cost what their validation
+    would. Reads that go to the store fetch only the `sketches` asked for (see `RollupStore.read`); windows kept
+    in the cache always hold both.
     """
 
     def __init__(
@@ -301,11 +296,8 @@ class RollupReader:
         assert cache is not None
         store, version, grain = self._store, span.version, segment.grain
         index = cache.scope(merchant_id, cube, version)
-        tokens: dict[datetime, Hashable | None] = {}
-        if cube in self._small:
-            listed, valid, reads, tokens = self._validate_by_stamps(merchant_id, cube, segment, span, index)
-        else:
-            listed, valid, reads = self._validate_by_probes(merchant_id, cube, segment, span, index)
+        listed, valid, tokens = self._validate_by_stamps(merchant_id, cube, segment, span, index)
+        reads = 1
         parts = dict(valid)
         i = 0
         while i < len(listed):
@@ -338,8 +330,8 @@ class RollupReader:
 
     def _validate_by_stamps(
         self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
-    ) -> tuple[list[datetime], dict[datetime, WindowRows], int, dict[datetime, Hashable | None]]:
-        """(the span's windows, the valid cached ones, store calls, each window's change token): one
+    ) -> tuple[list[datetime], dict[datetime, WindowRows], dict[datetime, Hashable | None]]:
+        """(the span's windows with rows, the valid cached ones, each window's change token): one
         `window_stamps` read, no values."""
         cache = self._cache
         assert cache is not None
@@ -350,42 +342,4 @@ class RollupReader:
         candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
         valid = {ws: entry for ws, entry in candidates.items() if entry.stamp is not None and entry.stamp == tokens[ws]}
         cache.counted(len(valid), len(candidates) - len(valid))
-        return listed, valid, 1, tokens
-
-    def _validate_by_probes(
-        self, merchant_id: str, cube: str, segment: Segment, span: VersionSpan, index: DimsIndex
-    ) -> tuple[list[datetime], dict[datetime, WindowRows], int]:
-        """(the span's windows, the valid cached ones, store calls): the window list and a few probe rows.
-
-        The span's windows are the segment's known window starts (DAY: one per local day, no store call) or,
-        when unknown (HOUR), the store's list.
-        """
-        cache = self._cache
-        assert cache is not None
-        store, version, grain = self._store, span.version, segment.grain
-        if segment.window_starts:
-            listed = [ws for ws in segment.window_starts if span.start <= ws < span.end]
-            reads = 0
-        else:
-            listed = store.windows(merchant_id, cube, grain, span.start, span.end, version)
-            reads = 1
-        candidates = self._cached_windows(merchant_id, cube, grain, version, listed, index)
-        valid: dict[datetime, WindowRows] = {}
-        if candidates:
-            # one probe value per window; the validating read stays small (and within CQL's IN limits) by
-            # checking only the MAX_PROBES most common probe values; other windows are read again
-            common = Counter(e.probe for e in candidates.values()).most_common(MAX_PROBES)
-            probes = sorted(p for p, _ in common)
-            allowed = set(probes)
-            candidates = {ws: e for ws, e in candidates.items() if e.probe in allowed}
-            current = {
-                (r.key.window_start, r.key.dims): r
-                for r in store.read(merchant_id, cube, grain, span.start, span.end, version, probes, frozenset())
-            }
-            reads += 1
-            for ws, entry in candidates.items():
-                row = current.get((ws, entry.probe))
-                if row is not None and not row.provisional and row.computed_at == entry.computed_at:
-                    valid[ws] = entry
-            cache.counted(len(valid), len(candidates) - len(valid))
-        return listed, valid, reads
+        return listed, valid, tokens

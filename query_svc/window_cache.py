@@ -6,20 +6,19 @@ the merchant's `data_version` moved — every few seconds for an active merchant
 continuously. Closed windows of past days almost never change, so the reader keeps them here and re-reads
 only the windows that are new, open (provisional) or changed.
 
-Validation, on every use, with one small read: each cached window remembers one of its rows (the `probe`: its
-first dimension tuple) and that row's `computed_at`. A query lists the range's windows (`RollupStore.windows`),
-reads the probe rows of the cached ones (`read(..., dims=probes)`), and uses a cached window only if its probe
-row still exists, is not provisional and carries the same `computed_at`. Otherwise the window is read again.
-Small cubes (a few rows per window, e.g. `total`: the probe would be the whole window) are validated instead by
-`RollupStore.window_stamps` of the range, read before the windows' rows: a cached window is used when its change
-token is the one read before it was fetched (what the cache saves there is reading and decoding the ~2 KB
-sketches; on CQL the tokens are a few bytes per window where the rows' stamps were whole rows).
+Validation, on every use, with one small read: a query reads the change tokens of its range's windows
+(`RollupStore.window_stamps`: a few bytes per window, no values; on SQLite a window pack's summary columns, on
+CQL the window index), before reading any rows. Each cached window carries the token read before its rows were
+fetched, and is used only while the range's current token for it is equal and not None; otherwise the window is
+read again, and cached under the token just read. Windows without a token (provisional ones on SQLite, windows
+written before migration 0004 on CQL) are never cached.
 
-This relies on how windows change, which the aggregator guarantees (aggregator.loop_tasks.write_day and
-aggregator.compute.aggregate_day): a changed window is rewritten WHOLE with `replace_window`, every row of a
-recomputation carrying the new computation time, and a dropped window is emptied (so `windows()` stops listing
-it). A writer that overwrote single rows of a closed window keeping an old `computed_at` would make this cache
-serve stale rows: turn it off (GNOMON_QUERY_WINDOW_CACHE_ROWS=0) for such a writer. Processing-version flips
+On CQL every write of a window sets a new random token. On SQLite the token is derived from the window's rows
+(row count and their shared computation time), which relies on how windows change, as the aggregator guarantees
+(aggregator.loop_tasks.write_day and aggregator.compute.aggregate_day): a changed window is rewritten WHOLE,
+every row of a recomputation carrying the new computation time, and a dropped window is emptied (so it has no
+token). A writer that overwrote single rows of a closed window keeping an old `computed_at` would make this cache
+serve stale rows from SQLite: turn it off (GNOMON_QUERY_WINDOW_CACHE_ROWS=0) for such a writer. Processing-version flips
 need nothing: versions are part of the key and the reader asks the registry for the active spans every time.
 
 Dimension tuples are coded in one append-only `DimsIndex` per (merchant, cube, version) scope, so assembling a
@@ -80,8 +79,7 @@ class DimsIndex:
 
 @dataclass(frozen=True)
 class WindowRows:
-    """The rows of one window, dims coded in `index`; `probe`/`computed_at` or `stamp` validate it (see module
-    doc)."""
+    """The rows of one window, dims coded in `index`; `stamp` validates it (see module doc)."""
 
     index: DimsIndex
     window_start: datetime
@@ -89,10 +87,8 @@ class WindowRows:
     counters: I64  # (len(COUNTER_FIELDS), n)
     users: list[bytes]
     new_users: list[bytes]
-    probe: tuple[str, ...]
-    computed_at: datetime
     provisional: bool
-    stamp: Hashable | None = None  # the window's change token read before these rows were (small cubes)
+    stamp: Hashable | None  # the window's change token read before these rows were (None: never valid)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -155,7 +151,7 @@ class WindowCache:
             return entry
 
     def put(self, key: WindowKey, rows: WindowRows) -> None:
-        if not self.enabled or rows.provisional or len(rows) > self._max_rows:
+        if not self.enabled or rows.provisional or rows.stamp is None or len(rows) > self._max_rows:
             return
         with self._lock:
             old = self._windows.pop(key, None)

@@ -126,12 +126,3 @@ def test_segments_are_utc() -> None:
     start, end = _days(KOLKATA, date(2026, 1, 1), date(2026, 1, 1))
     (segment,) = segments(start, end, KOLKATA, hourly=False)
     assert segment.start == datetime(2025, 12, 31, 18, 30, tzinfo=UTC)
-
-
-def test_day_segments_list_their_window_starts() -> None:
-    start, end = _days(NEW_YORK, date(2026, 3, 7), date(2026, 3, 9))
-    (segment,) = segments(start, end, NEW_YORK, hourly=False)
-    assert segment.window_starts == tuple(day_window(date(2026, 3, d), NEW_YORK)[0] for d in (7, 8, 9))
-    assert segment.window_starts[2] - segment.window_starts[1] == timedelta(hours=23)  # the spring-forward day
-    (hourly,) = segments(start, end, NEW_YORK, hourly=True)
-    assert hourly.window_starts == ()

@@ -1,6 +1,6 @@
-"""The window cache: closed windows are reused only while unchanged (probe row's computed_at, or the window's
-change token for small cubes), never stale under the aggregator's way of writing (whole windows via
-replace_window, stamped with the computation time). Against the SQLite store and against Cassandra."""
+"""The window cache: closed windows are reused only while unchanged (the window's change token from
+`window_stamps`), never stale under the aggregator's way of writing (whole windows via replace_window, stamped
+with the computation time). Against the SQLite store and against Cassandra."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,6 +115,38 @@ def test_closed_windows_are_reused_across_data_versions(env: Env) -> None:
     assert after.invalidated == 0
 
 
+def test_cached_windows_cost_one_token_read_per_range(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validating cached windows of a large cube reads their change tokens only: one `window_stamps` call of the
+    page cube, no rows; a rewritten window is then the only one read again. (The report's totals read the
+    `total` cube.)"""
+    for i, day in enumerate(DAYS):
+        env.replace(day, {f"/p{j}": 1 + i + j for j in range(50)})
+    env.check()
+    calls: dict[tuple[str, object], int] = {}
+    for name in ("read", "windows", "window_stamps"):
+        method = getattr(env.store, name)
+
+        def counted(*args: object, _name: str = name, _method: Any = method, **kwargs: object) -> Any:
+            cube = (_name, args[1])
+            calls[cube] = calls.get(cube, 0) + 1
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(env.store, name, counted)
+    before = env.cached.window_cache_stats()
+    env.report(env.cached)
+    assert {call: n for call, n in calls.items() if call[1] == "page"} == {("window_stamps", "page"): 1}
+    assert env.cached.window_cache_stats().hits - before.hits == len(DAYS)
+    env.replace(DAYS[3], {"/p1": 1000})
+    calls.clear()
+    assert env.report(env.cached)[0] == (("/p1",), (1000 + sum(1 + i + 1 for i in range(6) if i != 3), 6))
+    assert {call: n for call, n in calls.items() if call[1] == "page"} == {
+        ("window_stamps", "page"): 1,
+        ("read", "page"): 1,
+    }
+    monkeypatch.undo()
+    env.check()
+
+
 def test_rewritten_emptied_new_and_open_windows(env: Env) -> None:
     for day in DAYS[:4]:
         env.replace(day, {"/a": 1, "/b": 2})
@@ -194,9 +227,8 @@ def _rows(index: DimsIndex, n: int, at: datetime) -> WindowRows:
         counters=np.zeros((8, n), dtype=np.int64),
         users=[b""] * n,
         new_users=[b""] * n,
-        probe=dims[0],
-        computed_at=at,
         provisional=False,
+        stamp=("token", at),
     )
 
 
@@ -219,6 +251,9 @@ def test_lru_by_rows_and_scopes() -> None:
     fresh = small.scope("m", "page", 1)  # the index outgrew its bound: replaced, its windows dropped
     assert fresh is not scope
     assert small.stats().windows == 0
+    unstamped = WindowCache(max_rows=100)
+    unstamped.put(("m", "page", Grain.DAY, 1, t0), replace(_rows(unstamped.scope("m", "page", 1), 1, t0), stamp=None))
+    assert unstamped.stats().windows == 0  # a window without a change token could never be validated
     off = WindowCache(0)
     off.put(("m", "page", Grain.DAY, 1, t0), _rows(off.scope("m", "page", 1), 1, t0))
     assert not off.enabled
