@@ -37,7 +37,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +68,38 @@ _SUFFIX = re.compile(r"[A-Za-z0-9._-]*")
 _PARTITION_OF_TOPIC = re.compile(r"-partition-(\d+)$")
 _BACKPRESSURE_RESULTS = frozenset({pulsar.Result.ProducerQueueIsFull, pulsar.Result.MemoryBufferIsFull})
 _LAG_CACHE_S = 1.0
+# What a reader's getLastMessageId can answer while the consumer reconnects after a seek (the broker drops the
+# consumer's connection on seek): worth asking again, briefly.
+_RECONNECTING = (
+    pulsar.exceptions.BrokerMetadataError,
+    pulsar.exceptions.ConsumerNotFound,
+    pulsar.exceptions.NotConnected,
+    pulsar.exceptions.ConnectError,
+    pulsar.exceptions.ServiceUnitNotReady,
+)
+
+
+def has_message_available(
+    reader: Any,
+    within_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """`reader.has_message_available()`, asked again (after 0.1, 0.2, ... 1 s) while the answer is an error of a
+    consumer still reconnecting after `seek` ("Consumer not found", not connected), for up to `within_s` seconds.
+    The question only reads the broker's last message id, so asking again is safe. Blocking; raises the last
+    such error after `within_s`, and any other PulsarException at once."""
+    deadline = clock() + within_s
+    pause = 0.1
+    while True:
+        try:
+            return bool(reader.has_message_available())
+        except _RECONNECTING:
+            if clock() + pause > deadline:
+                raise
+            log.info("event log: reader of %s is reconnecting; asking again in %.1f s", reader.topic(), pause)
+            sleep(pause)
+            pause = min(2 * pause, 1.0)
 
 
 def encode_message_id(ledger_id: int, entry_id: int, batch_index: int) -> int:
@@ -332,7 +364,7 @@ class PulsarEventLog:
     ) -> Iterator[Record]:
         try:
             reader.seek(start_ms)
-            while reader.has_message_available():
+            while has_message_available(reader, self._operation_timeout_s):
                 message = reader.read_next(timeout_millis=self._operation_timeout_s * 1000)
                 published = message.publish_timestamp()
                 if published >= stop_ms:
