@@ -11,7 +11,7 @@ A window (merchant, cube, grain, version, window_start) is one row of table `rol
   `computed_max_ms`.
 Why: a merchant-day has ~300k rows (hours x page paths x devices); SQLite costs ~3.5 µs per inserted row
 (binding + B-tree), a pack costs that once per window (~350 per day) plus the bytes. The price is that a read
-filtered by dims fetches every window of its range whole and searches its dims lines (`positions`), instead of
+filtered by dims fetches every window of its range whole and searches its dims lines (`wanted_lines`), instead of
 seeking one key per wanted row.
 
 Pure functions and data (plus the one statement that stores a pack): no I/O, no validation (the store
@@ -137,18 +137,19 @@ def sketches_at(ends: bytes, data: bytes | None, picked: npt.NDArray[np.intp]) -
     return [data[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
 
 
-def positions(window_dims: str, wanted: Sequence[str]) -> list[int]:
-    """Ascending row positions in a pack's `dims` column of the encoded dims in `wanted` that occur there. A few
-    wanted dims are found by substring search (cheaper than splitting the column), many by splitting it."""
+def wanted_lines(window_dims: str, wanted: Sequence[str]) -> list[tuple[int, str]]:
+    """(row position, encoded dims) of the encoded dims in `wanted` that occur in a pack's `dims` column, by
+    ascending position. A few wanted dims are found by substring search (cheaper than splitting the column), many
+    by splitting it."""
     if len(wanted) > _FEW_WANTED:
         lines = {d: i for i, d in enumerate(window_dims.split("\n"))}
-        return sorted({lines[d] for d in wanted if d in lines})
+        return sorted({(lines[d], d) for d in wanted if d in lines})
     text = "\n" + window_dims + "\n"
     found = set()
     for d in wanted:
         at = text.find("\n" + d + "\n")  # a line is a whole encoded dims: no raw newline inside one
         if at >= 0:
-            found.add(text.count("\n", 0, at))
+            found.add((text.count("\n", 0, at), d))
     return sorted(found)
 
 

@@ -9,7 +9,7 @@ overwritten row by row and stored again, all in ONE SQLite transaction (BEGIN IM
 this process or another, runs between the read and the store, so this is not a read-modify-write race).
 `replace_window` / `replace_window_columns` store the window's new pack (or delete it) in one transaction.
 Readers see the old or the new window, never a mix. Reads filtered by dims fetch every pack of the range and keep
-the wanted rows (a search of the pack's dims lines, `sqlite_packs.positions`); sketch columns not asked for are
+the wanted rows (a search of the pack's dims lines, `sqlite_packs.wanted_lines`); sketch columns not asked for are
 not read.
 """
 
@@ -56,10 +56,10 @@ from gnomon.rollups.sqlite_packs import (
     Pack,
     RowValues,
     packs_of_sorted,
-    positions,
     sketches_at,
     sort_rows,
     unpack,
+    wanted_lines,
 )
 
 __all__ = ["ROLLUPS_FILE_NAME", "RollupColumns", "SqliteRollupStore"]
@@ -358,18 +358,21 @@ def _row_maker(
 
     def make(found: Sequence[Any], wanted: Sequence[str] | None) -> list[RollupRow]:
         n, window_dims = found[1], found[5]
-        picked = np.arange(n) if wanted is None else np.asarray(positions(window_dims, wanted), dtype=np.intp)
-        if not picked.size:
-            return []
-        window_start, all_dims = from_s(found[0]), window_dims.split("\n")
+        if wanted is None:
+            picked, texts = np.arange(n), window_dims.split("\n")
+        else:  # only the wanted lines: no split of the whole column
+            lines = wanted_lines(window_dims, wanted)
+            if not lines:
+                return []
+            picked, texts = np.fromiter((i for i, _ in lines), dtype=np.intp, count=len(lines)), [t for _, t in lines]
+        window_start = from_s(found[0])
         counters = np.frombuffer(found[6], dtype="<i8").reshape(n, N_COUNTERS)[picked].tolist()
         flags = np.frombuffer(found[7], dtype=np.uint8)[picked].tolist()
         computed = np.frombuffer(found[8], dtype="<i8")[picked].tolist()
         users = sketches_at(found[9], found[10], picked)
         new_users = sketches_at(found[11], found[12], picked)
         out = []
-        for j, i in enumerate(picked.tolist()):
-            text = all_dims[i]
+        for j, text in enumerate(texts):
             dims = decoded.get(text)
             if dims is None:
                 dims = decoded[text] = decode_dims(text)

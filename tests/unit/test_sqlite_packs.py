@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gnomon.rollups import Grain, Metrics, RollupKey, RollupRow, sketch_of
 from gnomon.rollups.dims import encode_dims
-from gnomon.rollups.sqlite_packs import N_COUNTERS, Pack, RowValues, packs_of_sorted, positions, sort_rows, unpack
+from gnomon.rollups.sqlite_packs import N_COUNTERS, Pack, RowValues, packs_of_sorted, sort_rows, unpack, wanted_lines
 from gnomon.rollups.sqlite_store import SqliteRollupStore
 
 DIM_VALUES = st.sampled_from(["", "/", "/a", "/a\nb", 'q"uote', "back\\slash", "ü", "(other)", "(not set)", "z" * 40])
@@ -69,10 +69,11 @@ def test_column_packs_equal_row_packs_and_survive_storage(rows: list[tuple]) -> 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(DIMS, min_size=1, max_size=30, unique=True), st.lists(DIMS, max_size=40))
-def test_positions_finds_exactly_the_wanted_lines(stored: list[tuple[str, ...]], wanted: list[tuple[str, ...]]) -> None:
+def test_wanted_lines_finds_exactly_those(stored: list[tuple[str, ...]], wanted: list[tuple[str, ...]]) -> None:
     lines = sorted(encode_dims(d) for d in stored)
     asked = sorted({encode_dims(d) for d in wanted})
-    assert positions("\n".join(lines), asked) == [i for i, line in enumerate(lines) if line in asked]
+    expected = [(i, line) for i, line in enumerate(lines) if line in asked]
+    assert wanted_lines("\n".join(lines), asked) == expected
 
 
 def test_merged_overwrites_by_dims_and_keeps_the_rest() -> None:
