@@ -12,9 +12,11 @@ Grain (`segments`): the coarsest rollup that answers exactly — DAY rows for ev
 range, HOUR rows for the parts that are not whole days, and HOUR rows throughout when the query groups by
 dateHour. (The store has HOUR and DAY grains; week and month are whole days, so they read DAY rows.)
 
-Pushdown (`pushdown_dims`): when the dimension filter pins every dimension of the cube to exact,
-case-sensitive values at its top level (an AND of EXACT / IN_LIST filters), the store is asked for those
-dimension values only instead of the whole cube.
+Pushdown (`pushdown_dims`): when the dimension filter pins every dimension of the cube to exact values at its
+top level (an AND of EXACT / IN_LIST filters), the store is asked for those dimension values only instead of the
+whole cube. When any of those pins is case-insensitive, every pinned value is lower-cased and the store returns
+every stored case variant (`fold_case`): a superset of the matching rows, which the report's filter then narrows
+exactly, as it does for every read.
 """
 
 from __future__ import annotations
@@ -33,6 +35,15 @@ from query_svc.errors import Incompatible
 from query_svc.model import And, FilterExpr, InList, MatchType, StringMatch
 
 MAX_PUSHDOWN_VALUES: Final = 1_000
+
+
+@dataclass(frozen=True)
+class Pushdown:
+    """The dimension tuples a read may be limited to; with `fold_case` they are lower-cased and match every
+    stored case variant (see `RollupStore.read`)."""
+
+    dims: tuple[tuple[str, ...], ...]
+    fold_case: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,27 +144,28 @@ def time_dimensions(dimensions: Sequence[str]) -> list[str]:
 
 
 def _pins(expr: FilterExpr) -> list[StringMatch | InList]:
-    """The top-level conjuncts of `expr` that pin a dimension to exact, case-sensitive values."""
+    """The top-level conjuncts of `expr` that pin a dimension to exact values (case-sensitive or not)."""
     items: Iterable[FilterExpr] = expr.items if isinstance(expr, And) else (expr,)
     out: list[StringMatch | InList] = []
     for item in items:
-        exact = isinstance(item, InList) or (isinstance(item, StringMatch) and item.match_type is MatchType.EXACT)
-        if exact and isinstance(item, StringMatch | InList) and item.case_sensitive:
+        if isinstance(item, InList) or (isinstance(item, StringMatch) and item.match_type is MatchType.EXACT):
             out.append(item)
     return out
 
 
-def pushdown_dims(cube: Cube, expr: FilterExpr | None) -> tuple[tuple[str, ...], ...] | None:
-    """The exact dimension tuples of `cube` the filter allows, or None when it does not pin every dimension."""
+def pushdown_dims(cube: Cube, expr: FilterExpr | None) -> Pushdown | None:
+    """The dimension tuples of `cube` the filter allows (lower-cased when a pin is case-insensitive), or None
+    when it does not pin every dimension or allows more than MAX_PUSHDOWN_VALUES tuples."""
     if expr is None or not cube.dimensions:
         return None
+    pins = [p for p in _pins(expr) if (d := DIMENSIONS.get(p.field)) is not None and len(d.columns) == 1]
+    fold_case = any(not pin.case_sensitive for pin in pins)
     allowed: dict[str, set[str]] = {}
-    for pin in _pins(expr):
-        definition = DIMENSIONS.get(pin.field)
-        if definition is None or len(definition.columns) != 1:
-            continue
+    for pin in pins:
         values = {pin.value} if isinstance(pin, StringMatch) else set(pin.values)
-        column = definition.columns[0]
+        if fold_case:
+            values = {v.lower() for v in values}
+        column = DIMENSIONS[pin.field].columns[0]
         allowed[column] = allowed[column] & values if column in allowed else values
     if any(column not in allowed for column in cube.dimensions):
         return None
@@ -162,4 +174,4 @@ def pushdown_dims(cube: Cube, expr: FilterExpr | None) -> tuple[tuple[str, ...],
         combos *= len(allowed[column])
     if combos > MAX_PUSHDOWN_VALUES:
         return None
-    return tuple(itertools.product(*(sorted(allowed[column]) for column in cube.dimensions)))
+    return Pushdown(tuple(itertools.product(*(sorted(allowed[column]) for column in cube.dimensions))), fold_case)

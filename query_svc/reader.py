@@ -28,7 +28,7 @@ import numpy.typing as npt
 from gnomon.rollups import Grain, Metrics, RollupRow, RollupStore, VersionRegistry, VersionSpan
 from gnomon.rollups.model import ALL_SKETCHES, COUNTER_FIELDS
 from query_svc.errors import DeadlineExceeded
-from query_svc.planner import Segment
+from query_svc.planner import Pushdown, Segment
 from query_svc.window_cache import DimsIndex, WindowCache, WindowRows
 
 I64 = npt.NDArray[np.int64]
@@ -233,7 +233,7 @@ class RollupReader:
     With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
     re-read with their sketches. Each version span is validated by one `window_stamps` read of its range (a
     change token per window, no values): a cached window is valid when its token equals the one read before it
-    was fetched. Reads pinned to dimension values (`dims`) always go to the store, and so do reads of
+    was fetched. Reads pinned to dimension values (`pushdown`) always go to the store, and so do reads of
     `small_cubes` (a few rows per window, e.g. `total`) without sketches, which cost what their validation
     would. Reads that go to the store fetch only the `sketches` asked for (see `RollupStore.read`); windows kept
     in the cache always hold both.
@@ -256,13 +256,15 @@ class RollupReader:
         merchant_id: str,
         cube: str,
         plan: Sequence[Segment],
-        dims: Sequence[tuple[str, ...]] | None = None,
+        pushdown: Pushdown | None = None,
         deadline: Deadline = NO_DEADLINE,
         sketches: frozenset[str] = ALL_SKETCHES,
     ) -> tuple[RowBatch, ReadStats]:
-        """The rows of `plan` at the active versions; the batch's `sketches_read` covers at least `sketches`."""
+        """The rows of `plan` at the active versions (only those `pushdown` allows, when given); the batch's
+        `sketches_read` covers at least `sketches`."""
         # a small cube read without sketches is as cheap as its validation: no cache then
-        use_cache = self._cache is not None and dims is None and (bool(sketches) or cube not in self._small)
+        use_cache = self._cache is not None and pushdown is None and (bool(sketches) or cube not in self._small)
+        dims, fold_case = (None, False) if pushdown is None else (pushdown.dims, pushdown.fold_case)
         batches: list[RowBatch] = []
         reads = rows = cached = 0
         for segment in plan:
@@ -273,7 +275,15 @@ class RollupReader:
                     batch, span_reads, span_cached = self._read_cached(merchant_id, cube, segment, span)
                 else:
                     found = self._store.read(
-                        merchant_id, cube, segment.grain, span.start, span.end, span.version, dims, sketches
+                        merchant_id,
+                        cube,
+                        segment.grain,
+                        span.start,
+                        span.end,
+                        span.version,
+                        dims,
+                        sketches,
+                        fold_case=fold_case,
                     )
                     batch, span_reads, span_cached = RowBatch.from_rows(found, sketches), 1, 0
                 batches.append(batch)

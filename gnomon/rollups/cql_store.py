@@ -40,7 +40,7 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from gnomon.rollups.buckets import BucketPolicy
 from gnomon.rollups.columns import RollupColumns
 from gnomon.rollups.cql_engine import CqlEngine, Item, utc
-from gnomon.rollups.dims import decode_dims, encode_dims
+from gnomon.rollups.dims import decode_dims, encode_dims, folded_dims
 from gnomon.rollups.errors import RollupInvalid
 from gnomon.rollups.model import (
     ALL_SKETCHES,
@@ -115,6 +115,7 @@ class CqlRollupStore:
         self._read_stamps = p(f"SELECT window_start, changed FROM rollup_windows WHERE {_PKS} AND {range_}")  # noqa: S608
         self._set_changed = p(f"UPDATE rollup_windows SET changed = ? WHERE {_PK} AND window_start = ?")  # noqa: S608
         self._window_dims = p(f"SELECT dims FROM rollups WHERE {_PK} AND window_start = ?")  # noqa: S608
+        self._range_dims = p(f"SELECT bucket, window_start, dims FROM rollups WHERE {_PKS} AND {range_}")  # noqa: S608
         self._delete_dims = p(f"DELETE FROM rollups WHERE {_PK} AND window_start = ? AND dims IN ?")  # noqa: S608
         self._delete_window = p(f"DELETE FROM rollup_windows WHERE {_PK} AND window_start = ?")  # noqa: S608
 
@@ -275,6 +276,8 @@ class CqlRollupStore:
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
         sketches: Collection[str] = ALL_SKETCHES,
+        *,
+        fold_case: bool = False,
     ) -> list[RollupRow]:
         grain = require_grain(grain)
         chosen = require_sketches(sketches)
@@ -287,16 +290,38 @@ class CqlRollupStore:
             with self._engine.errors("rollup read"):
                 found = self._read_partitions(self._read_range[chosen], partitions, lo, hi)
             return [make(r) for r in found]
-        wanted = sorted({encode_dims(d) for d in dims})
+        wanted = sorted({encode_dims(folded_dims(d) if fold_case else d) for d in dims})
         if not wanted:
             return []
         with self._engine.errors("rollup read"):
-            windows = self._windows(partitions, lo, hi)
+            if fold_case:
+                windows, wanted = self._case_variants(partitions, lo, hi, wanted)
+                if not wanted:
+                    return []
+            else:
+                windows = self._windows(partitions, lo, hi)
             items = list(self._filtered_queries(self._read_dims[chosen], windows, wanted))
             results = self._engine.execute_all(items)
         out = [make(r) for rows in results for r in rows]
         out.sort(key=lambda r: (r.key.window_start, encode_dims(r.key.dims)))
         return out
+
+    def _case_variants(
+        self, partitions: list[Partition], lo: datetime, hi: datetime, folded: list[str]
+    ) -> tuple[dict[Partition, list[datetime]], list[str]]:
+        """(the windows holding a match per partition, the stored encoded dims whose `str.lower()` is in
+        `folded`): lists the dims of the range's rows, no values."""
+        asked = set(folded)
+        windows: dict[Partition, list[datetime]] = {}
+        variants: set[str] = set()
+        by_bucket = {utc(pk[3]): pk for pk in partitions}
+        for bucket, window_start, dims in self._read_partitions(self._range_dims, partitions, lo, hi):
+            if dims.lower() in asked:
+                variants.add(dims)
+                starts = windows.setdefault(by_bucket[utc(bucket)], [])
+                if not starts or starts[-1] != utc(window_start):
+                    starts.append(utc(window_start))
+        return windows, sorted(variants)
 
     def _filtered_queries(
         self, read_dims: PreparedStatement, windows: dict[Partition, list[datetime]], wanted: list[str]

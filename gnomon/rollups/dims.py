@@ -34,6 +34,12 @@ EMPTY_DIMS = "[]"
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
 
 
+def folded_dims(dims: Sequence[str]) -> tuple[str, ...]:
+    """`dims` with every string value lower-cased (`str.lower`), the key a case-insensitive read compares;
+    other values are kept for `encode_dims` to refuse."""
+    return tuple(v.lower() if type(v) is str else v for v in dims)
+
+
 def encode_dims(dims: Sequence[str]) -> str:
     """The stored form of `dims`: a compact JSON array of strings, non-ASCII kept as UTF-8."""
     if not dims:

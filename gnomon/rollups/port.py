@@ -74,10 +74,16 @@ class RollupStore(Protocol):
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
         sketches: Collection[str] = ALL_SKETCHES,
+        *,
+        fold_case: bool = False,
     ) -> list[RollupRow]:
         """Rows with start <= window_start < end; when `dims` is given, only rows whose dims equal one of them
-        (an empty `dims` selects nothing). The CQL adapter refuses (RollupInvalid) ranges spanning more than
-        20,000 partitions (~13 years of hour rows of a narrow cube): long ranges read the DAY grain.
+        (an empty `dims` selects nothing); with `fold_case`, rows whose dims equal one of them once every value
+        on both sides is lower-cased (`str.lower`, as case-insensitive filters compare): every stored case
+        variant. With `fold_case`, SQLite searches each pack's lower-cased dims; CQL first lists the dims of the
+        range's rows (no values), then reads the matching rows. The CQL adapter refuses (RollupInvalid) ranges
+        spanning more than 20,000 partitions (~13 years of hour rows of a narrow cube): long ranges read the DAY
+        grain.
 
         `sketches` names the sketch columns to read (of `model.SKETCH_COLUMNS`; unknown names → RollupInvalid):
         a sketch column not named is not read and comes back as b"" in every row (a series of pageviews and

@@ -137,19 +137,31 @@ def sketches_at(ends: bytes, data: bytes | None, picked: npt.NDArray[np.intp]) -
     return [data[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
 
 
-def wanted_lines(window_dims: str, wanted: Sequence[str]) -> list[tuple[int, str]]:
-    """(row position, encoded dims) of the encoded dims in `wanted` that occur in a pack's `dims` column, by
-    ascending position. A few wanted dims are found by substring search (cheaper than splitting the column), many
-    by splitting it."""
+def wanted_lines(window_dims: str, wanted: Sequence[str], *, fold_case: bool = False) -> list[tuple[int, str]]:
+    """(row position, encoded dims) of the lines of a pack's `dims` column that are in `wanted`, by ascending
+    position. With `fold_case`, `wanted` holds lower-cased encoded dims and a line matches when its `str.lower()`
+    is in `wanted` (lower-casing the encoded form equals encoding the lower-cased values: the JSON escapes are
+    lower-case, and no lower-case mapping yields a quote, backslash or control character). A few wanted dims are
+    found by substring search (cheaper than splitting the column), many by splitting it."""
+    haystack = window_dims.lower() if fold_case else window_dims
+    if fold_case and len(haystack) != len(window_dims):  # a mapping grew ("İ"): offsets differ, go line by line
+        asked = set(wanted)
+        return [(i, line) for i, line in enumerate(window_dims.split("\n")) if line.lower() in asked]
     if len(wanted) > _FEW_WANTED:
-        lines = {d: i for i, d in enumerate(window_dims.split("\n"))}
-        return sorted({(lines[d], d) for d in wanted if d in lines})
-    text = "\n" + window_dims + "\n"
+        asked = set(wanted)
+        return [
+            (i, line)
+            for i, line in enumerate(window_dims.split("\n"))
+            if (line.lower() if fold_case else line) in asked
+        ]
+    text = "\n" + haystack + "\n"
     found = set()
     for d in wanted:
-        at = text.find("\n" + d + "\n")  # a line is a whole encoded dims: no raw newline inside one
-        if at >= 0:
-            found.add((text.count("\n", 0, at), d))
+        needle = "\n" + d + "\n"  # a line is a whole encoded dims: no raw newline inside one
+        at = text.find(needle)
+        while at >= 0:  # stored lines are distinct; lower-cased, several may match
+            found.add((text.count("\n", 0, at), window_dims[at : at + len(d)]))
+            at = text.find(needle, at + 1) if fold_case else -1
     return sorted(found)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gnomon.rollups.columns import RollupColumns
-from gnomon.rollups.dims import CodedDims, decode_dims, encode_dims
+from gnomon.rollups.dims import CodedDims, decode_dims, encode_dims, folded_dims
 from gnomon.rollups.errors import RollupInvalid, RollupUnavailable
 from gnomon.rollups.model import (
     ALL_SKETCHES,
@@ -288,14 +288,16 @@ class SqliteRollupStore:
         version: int,
         dims: Sequence[tuple[str, ...]] | None = None,
         sketches: Collection[str] = ALL_SKETCHES,
+        *,
+        fold_case: bool = False,
     ) -> list[RollupRow]:
         grain = require_grain(grain)
         chosen = require_sketches(sketches)
         scope = _range_params(merchant_id, cube, grain, start, end, version)
-        wanted = None if dims is None else sorted({encode_dims(d) for d in dims})
+        wanted = None if dims is None else sorted({encode_dims(folded_dims(d) if fold_case else d) for d in dims})
         if scope is None or wanted == []:
             return []
-        make = _row_maker(merchant_id, cube, grain, version)
+        make = _row_maker(merchant_id, cube, grain, version, fold_case=fold_case)
         out: list[RollupRow] = []
         with self._errors():
             for found in self._db.reader().execute(_READ[chosen], scope):
@@ -349,10 +351,11 @@ def _range_params(
 
 
 def _row_maker(
-    merchant_id: str, cube: str, grain: Grain, version: int
+    merchant_id: str, cube: str, grain: Grain, version: int, *, fold_case: bool = False
 ) -> Callable[[Sequence[Any], Sequence[str] | None], list[RollupRow]]:
     """RollupRows of a `_READ` result row (one window's pack): every row, or those whose encoded dims are in
-    `wanted` (sorted); decodes each distinct dims string once per read and slices only the chosen sketches."""
+    `wanted` (sorted; lower-cased with `fold_case`, see `wanted_lines`); decodes each distinct dims string once
+    per read and slices only the chosen sketches."""
     decoded: dict[str, tuple[str, ...]] = {}
     times: dict[int, datetime] = {}
 
@@ -361,7 +364,7 @@ def _row_maker(
         if wanted is None:
             picked, texts = np.arange(n), window_dims.split("\n")
         else:  # only the wanted lines: no split of the whole column
-            lines = wanted_lines(window_dims, wanted)
+            lines = wanted_lines(window_dims, wanted, fold_case=fold_case)
             if not lines:
                 return []
             picked, texts = np.fromiter((i for i, _ in lines), dtype=np.intp, count=len(lines)), [t for _, t in lines]

@@ -449,6 +449,50 @@ def test_dims_filter_over_many_windows(store: RollupStore) -> None:
     assert store.read(m, "page", H, T0, end, 1, dims=[("/missing",)]) == []
 
 
+CASE_VARIANTS = [
+    ("/Home", "DE"),
+    ("/home", "DE"),
+    ("/HOME", "de"),
+    ("/home", "FR"),
+    ("/Straße", "DE"),
+    ("/STRASSE", "DE"),
+    ("İx", "DE"),  # lower-cases to two code points
+    ('/a"B\\c', "DE"),
+    ("/Ünïcode\n", "DE"),
+    ("/other", "DE"),
+]
+
+
+@pytest.mark.parametrize("with_growing_value", [True, False])
+def test_fold_case_reads_every_stored_case_variant(store: RollupStore, with_growing_value: bool) -> None:
+    m = _mid()
+    variants = [d for d in CASE_VARIANTS if with_growing_value or d[0] != "İx"]
+    starts = [T0 + timedelta(hours=h) for h in range(3)]
+    store.write([row(m, s, d, cube="pair", events=i + 1) for s in starts for i, d in enumerate(variants)])
+    end = starts[-1] + timedelta(hours=1)
+    every = store.read(m, "pair", H, T0, end, 1)
+
+    def folded(dims: Sequence[str]) -> tuple[str, ...]:
+        return tuple(v.lower() for v in dims)
+
+    asks = [
+        [("/HOME", "de")],
+        [("/home", "fr"), ("/strasse", "de")],
+        [("i̇x", "DE"), ('/A"b\\C', "dE")],
+        [("/ünÏcode\n", "de")],
+        [("/missing", "de")],
+        [(f"/p{i}", "de") for i in range(20)] + [("/HOME", "DE")],  # many: the SQLite split path
+    ]
+    for wanted in asks:
+        keys = {folded(d) for d in wanted}
+        expected = [r for r in every if folded(r.key.dims) in keys]
+        assert expected or wanted == [("/missing", "de")]
+        assert store.read(m, "pair", H, T0, end, 1, dims=wanted, fold_case=True) == expected
+    assert len(store.read(m, "pair", H, T0, end, 1, dims=[("/home", "de")], fold_case=True)) == 9  # 3 variants
+    assert store.read(m, "pair", H, T0, end, 1, dims=[("/home", "de")]) == []  # exact: not stored
+    assert store.read(m, "pair", H, T0, end, 1, dims=[], fold_case=True) == []
+
+
 def test_many_dims_filters_and_replacements_are_chunked(store: RollupStore) -> None:
     m = _mid()
     starts = [T0 + timedelta(hours=h) for h in range(3)]

@@ -11,7 +11,7 @@ from aggregator.cubes import DEFAULT_CUBES
 from gnomon.rollups import Grain, day_window
 from query_svc.errors import Incompatible
 from query_svc.model import And, InList, MatchType, Or, StringMatch
-from query_svc.planner import Segment, choose_cube, columns_of, pushdown_dims, segments
+from query_svc.planner import Pushdown, Segment, choose_cube, columns_of, pushdown_dims, segments
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -102,14 +102,13 @@ def test_dst_days_are_whole_days() -> None:
 def test_pushdown_only_when_every_cube_dimension_is_pinned_exactly() -> None:
     page = DEFAULT_CUBES.get("page")
     exact = StringMatch("pagePath", MatchType.EXACT, "/a", case_sensitive=True)
-    assert pushdown_dims(page, exact) == (("/a",),)
-    assert pushdown_dims(page, InList("pagePath", ("/b", "/a"), case_sensitive=True)) == (("/a",), ("/b",))
-    assert pushdown_dims(page, StringMatch("pagePath", MatchType.EXACT, "/a")) is None  # case-insensitive
+    assert pushdown_dims(page, exact) == Pushdown((("/a",),))
+    assert pushdown_dims(page, InList("pagePath", ("/b", "/a"), case_sensitive=True)) == Pushdown((("/a",), ("/b",)))
     assert pushdown_dims(page, StringMatch("pagePath", MatchType.CONTAINS, "/a", True)) is None
     assert pushdown_dims(page, Or((exact, exact))) is None
     assert pushdown_dims(page, None) is None
     both = And((exact, InList("pagePath", ("/a", "/c"), True)))
-    assert pushdown_dims(page, both) == (("/a",),)
+    assert pushdown_dims(page, both) == Pushdown((("/a",),))
     country_device = DEFAULT_CUBES.get("country_device")
     pinned = And(
         (
@@ -117,9 +116,22 @@ def test_pushdown_only_when_every_cube_dimension_is_pinned_exactly() -> None:
             StringMatch("deviceCategory", MatchType.EXACT, "mobile", True),
         )
     )
-    assert pushdown_dims(country_device, pinned) == (("India", "mobile"), ("Nepal", "mobile"))
+    assert pushdown_dims(country_device, pinned) == Pushdown((("India", "mobile"), ("Nepal", "mobile")))
     assert pushdown_dims(country_device, pinned.items[0]) is None  # device not pinned
     assert pushdown_dims(DEFAULT_CUBES.get("total"), exact) is None
+
+
+def test_a_case_insensitive_pin_folds_every_pinned_value() -> None:
+    """One case-insensitive pin makes the read fold case: all pinned values lower-cased (a superset of the
+    matching rows, narrowed by the report's filter)."""
+    page = DEFAULT_CUBES.get("page")
+    assert pushdown_dims(page, StringMatch("pagePath", MatchType.EXACT, "/A")) == Pushdown((("/a",),), True)
+    assert pushdown_dims(page, InList("pagePath", ("/B", "/a"))) == Pushdown((("/a",), ("/b",)), True)
+    mixed = And((InList("pagePath", ("/A", "/c"), True), StringMatch("pagePath", MatchType.EXACT, "/a")))
+    assert pushdown_dims(page, mixed) == Pushdown((("/a",),), True)
+    country_device = DEFAULT_CUBES.get("country_device")
+    pinned = And((InList("country", ("India",), True), StringMatch("deviceCategory", MatchType.EXACT, "Mobile")))
+    assert pushdown_dims(country_device, pinned) == Pushdown((("india", "mobile"),), True)
 
 
 def test_segments_are_utc() -> None:

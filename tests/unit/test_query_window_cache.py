@@ -22,7 +22,7 @@ from gnomon.rollups.cql_versions import CqlVersionRegistry
 from gnomon.rollups.sqlite_store import SqliteRollupStore
 from gnomon.rollups.sqlite_versions import SqliteVersionRegistry
 from query_svc.engine import EngineConfig, QueryEngine
-from query_svc.model import DateSpec, ReportRequest
+from query_svc.model import DateSpec, InList, MatchType, Or, ReportRequest, StringMatch
 from query_svc.testing import rollup_row
 from query_svc.window_cache import DimsIndex, WindowCache, WindowRows
 from tests.conftest import RealEngines
@@ -145,6 +145,38 @@ def test_cached_windows_cost_one_token_read_per_range(env: Env, monkeypatch: pyt
     }
     monkeypatch.undo()
     env.check()
+
+
+def test_case_insensitive_pins_read_every_case_variant_and_only_those(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case-insensitive EXACT / IN_LIST filter is pushed down as a `fold_case` read: the answer equals the
+    one computed from the whole cube (an OR keeps the same filter from being pushed down)."""
+    pages = {"/Home": 1, "/home": 2, "/HOME": 3, "/other": 4, "/Straße": 5, "/STRASSE": 6}
+    for day in DAYS:
+        env.replace(day, pages)
+    folded: list[bool] = []
+    read = env.store.read
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        folded.append(kwargs.get("fold_case", False))
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(env.store, "read", recording)
+    for pin in (
+        StringMatch("pagePath", MatchType.EXACT, "/HoMe"),
+        InList("pagePath", ("/home", "/strasse")),
+        InList("pagePath", ("/Home",), case_sensitive=True),
+    ):
+        answers = []
+        for expr in (pin, Or((pin, pin))):
+            request = ReportRequest(
+                env.merchant, DateSpec(str(DAYS[0]), str(DAYS[-1])), ("screenPageViews",), ("pagePath",), expr
+            )
+            answers.append([(r.dimensions, r.values) for r in env.plain.report(request).rows])
+        assert answers[0] == answers[1]
+        assert answers[0]
+    assert folded.count(True) == 2  # the two case-insensitive pins, pushed down with fold_case
 
 
 def test_rewritten_emptied_new_and_open_windows(env: Env) -> None:
