@@ -233,10 +233,11 @@ class RollupReader:
     With a `WindowCache`, closed windows already decoded are reused and only new, open or changed windows are
     re-read with their sketches. Each version span is validated by one `window_stamps` read of its range (a
     change token per window, no values): a cached window is valid when its token equals the one read before it
-    was fetched. Reads pinned to dimension values (`pushdown`) always go to the store, and so do reads of
-    `small_cubes` (a few rows per window, e.g. `total`) without sketches, which cost what their validation
-    would. Reads that go to the store fetch only the `sketches` asked for (see `RollupStore.read`); windows kept
-    in the cache always hold both.
+    was fetched. Reads pinned to dimension values (`pushdown`) go to the store, except DAY segments pinned
+    case-insensitively: those windows are read whole through the cache (the caller filters), which costs less
+    than the store's case-folding search of them. Reads of `small_cubes` (a few rows per window, e.g. `total`)
+    without sketches also go to the store: they cost what their validation would. Reads that go to the store
+    fetch only the `sketches` asked for (see `RollupStore.read`); windows kept in the cache always hold both.
     """
 
     def __init__(
@@ -260,14 +261,18 @@ class RollupReader:
         deadline: Deadline = NO_DEADLINE,
         sketches: frozenset[str] = ALL_SKETCHES,
     ) -> tuple[RowBatch, ReadStats]:
-        """The rows of `plan` at the active versions (only those `pushdown` allows, when given); the batch's
-        `sketches_read` covers at least `sketches`."""
+        """The rows of `plan` at the active versions (at least those `pushdown` allows, when given: a superset
+        the caller filters); the batch's `sketches_read` covers at least `sketches`."""
         # a small cube read without sketches is as cheap as its validation: no cache then
-        use_cache = self._cache is not None and pushdown is None and (bool(sketches) or cube not in self._small)
+        cacheable = self._cache is not None and (bool(sketches) or cube not in self._small)
         dims, fold_case = (None, False) if pushdown is None else (pushdown.dims, pushdown.fold_case)
         batches: list[RowBatch] = []
         reads = rows = cached = 0
         for segment in plan:
+            # A case-insensitive pin makes the store search every window's dims (on CQL: list them all); DAY
+            # windows, 24x fewer rows than hours, are cheaper whole from the window cache, filtered afterwards.
+            whole = pushdown is None or (fold_case and segment.grain is Grain.DAY and cacheable)
+            use_cache = cacheable and whole
             deadline.check(f"reading {segment.grain.value} rows of cube {cube}")
             for span in self._registry.active_spans(merchant_id, segment.start, segment.end):
                 deadline.check(f"reading {segment.grain.value} rows of cube {cube}")
@@ -281,9 +286,9 @@ class RollupReader:
                         span.start,
                         span.end,
                         span.version,
-                        dims,
+                        None if whole else dims,
                         sketches,
-                        fold_case=fold_case,
+                        fold_case=fold_case and not whole,
                     )
                     batch, span_reads, span_cached = RowBatch.from_rows(found, sketches), 1, 0
                 batches.append(batch)

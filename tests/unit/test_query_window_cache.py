@@ -150,11 +150,18 @@ def test_cached_windows_cost_one_token_read_per_range(env: Env, monkeypatch: pyt
 def test_case_insensitive_pins_read_every_case_variant_and_only_those(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A case-insensitive EXACT / IN_LIST filter is pushed down as a `fold_case` read: the answer equals the
-    one computed from the whole cube (an OR keeps the same filter from being pushed down)."""
+    """A case-insensitive EXACT / IN_LIST filter is pushed down as a `fold_case` read of HOUR windows (and of DAY
+    windows without a window cache; with one, DAY windows come whole from it). Every answer equals the one
+    computed from the whole cube (an OR keeps the same filter from being pushed down)."""
     pages = {"/Home": 1, "/home": 2, "/HOME": 3, "/other": 4, "/Straße": 5, "/STRASSE": 6}
     for day in DAYS:
         env.replace(day, pages)
+    first = day_window(DAYS[0], ZONE)[0]
+    for h in range(3):
+        hour = first + timedelta(hours=h)
+        rows = [rollup_row(env.merchant, "page", Grain.HOUR, hour, (p,), pageviews=v, computed_at=env.stamp())
+                for p, v in pages.items()]  # fmt: skip
+        env.store.replace_window(env.merchant, "page", Grain.HOUR, hour, 1, rows)
     folded: list[bool] = []
     read = env.store.read
 
@@ -163,20 +170,27 @@ def test_case_insensitive_pins_read_every_case_variant_and_only_those(
         return read(*args, **kwargs)
 
     monkeypatch.setattr(env.store, "read", recording)
-    for pin in (
+    pins = (
         StringMatch("pagePath", MatchType.EXACT, "/HoMe"),
         InList("pagePath", ("/home", "/strasse")),
         InList("pagePath", ("/Home",), case_sensitive=True),
+    )
+    for engine, dimensions, fold_case_reads in (
+        (env.plain, ("pagePath",), 2),  # no window cache: DAY windows pushed down too
+        (env.cached, ("pagePath",), 0),  # DAY windows whole from the window cache
+        (env.cached, ("dateHour", "pagePath"), 2),
     ):
-        answers = []
-        for expr in (pin, Or((pin, pin))):
-            request = ReportRequest(
-                env.merchant, DateSpec(str(DAYS[0]), str(DAYS[-1])), ("screenPageViews",), ("pagePath",), expr
-            )
-            answers.append([(r.dimensions, r.values) for r in env.plain.report(request).rows])
-        assert answers[0] == answers[1]
-        assert answers[0]
-    assert folded.count(True) == 2  # the two case-insensitive pins, pushed down with fold_case
+        folded.clear()
+        for pin in pins:
+            answers = []
+            for expr in (pin, Or((pin, pin))):
+                request = ReportRequest(
+                    env.merchant, DateSpec(str(DAYS[0]), str(DAYS[-1])), ("screenPageViews",), dimensions, expr
+                )
+                answers.append([(r.dimensions, r.values) for r in engine.report(request).rows])
+            assert answers[0] == answers[1]
+            assert answers[0]
+        assert folded.count(True) == fold_case_reads
 
 
 def test_rewritten_emptied_new_and_open_windows(env: Env) -> None:
