@@ -267,7 +267,8 @@ def window_columns(
 
 @dataclass(frozen=True)
 class _Stamp:
-    """What `column_blocks` stamps on every row: processing version, computation time, provisional cut-off."""
+    """What `column_blocks` and `window_columns` stamp on every row: processing version, computation time,
+    provisional cut-off."""
 
     version: int
     computed_at: datetime

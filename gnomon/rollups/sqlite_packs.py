@@ -144,10 +144,8 @@ def wanted_lines(window_dims: str, wanted: Sequence[str], *, fold_case: bool = F
     lower-case, and no lower-case mapping yields a quote, backslash or control character). A few wanted dims are
     found by substring search (cheaper than splitting the column), many by splitting it."""
     haystack = window_dims.lower() if fold_case else window_dims
-    if fold_case and len(haystack) != len(window_dims):  # a mapping grew ("İ"): offsets differ, go line by line
-        asked = set(wanted)
-        return [(i, line) for i, line in enumerate(window_dims.split("\n")) if line.lower() in asked]
-    if len(wanted) > _FEW_WANTED:
+    # line by line for many wanted dims, or when a lower-case mapping grew ("İ") so that offsets differ
+    if len(wanted) > _FEW_WANTED or len(haystack) != len(window_dims):
         asked = set(wanted)
         return [
             (i, line)
